@@ -1,0 +1,82 @@
+/*
+ * sp_chan.h -- the owner's view of its slot: a two-way stream of frames.
+ *
+ * An Apache request writes its head and body into the tx space and reads
+ * the reply from the rx space; an execd worker does the mirror image.  A
+ * channel packs as many frames as fit into one tx fill (a small request is
+ * one fill: HEADERS + END_STREAM), splits DATA larger than the space, and
+ * hands the fill to the proxy on flush or when the space is full.  Frames
+ * in the spaces are stamped with the slot generation; frames of another
+ * generation are dropped.
+ *
+ * Every wait is bounded by the channel timeout (APR_TIMEUP).  If the
+ * proxy abandons the stream (reset from the peer, proxy restart) the
+ * calls return SP_EABORTED and sp_chan_reset_code() says why.
+ */
+#ifndef SP_CHAN_H
+#define SP_CHAN_H
+
+#include <stdint.h>
+#include <apr.h>
+#include <apr_errno.h>
+
+#include "sp_frame.h"
+#include "sp_table.h"
+
+typedef struct sp_chan_t {
+    sp_table_t   *table;
+    unsigned      idx;
+    uint32_t      gen;
+    apr_interval_time_t timeout;   /* per wait, microseconds */
+    /* tx */
+    int           have_tx;         /* we hold the tx space */
+    apr_size_t    tx_used;
+    /* rx */
+    int           have_rx;         /* rx space holds an unread fill */
+    apr_size_t    rx_off;
+    apr_size_t    rx_len;
+    /* state */
+    int           tx_ended;        /* END_STREAM or reset sent */
+    int           rx_ended;        /* END_STREAM or reset received */
+    uint32_t      reset_code;      /* why we were aborted */
+} sp_chan_t;
+
+/* Starts a channel on slot idx for generation gen (from sp_slot_claim or,
+ * for an execd worker, from the HEADERS frame that began the request). */
+void sp_chan_open(sp_chan_t *c, sp_table_t *t, unsigned idx, uint32_t gen,
+                  apr_interval_time_t timeout);
+
+/* Appends one frame.  HEADERS must fit in one fill (SP_ETOOLONG if not);
+ * DATA of any length is split.  flags as in sp_frame.h.  Waits for the tx
+ * space when needed.  SP_FF_FLUSH or SP_FF_END_STREAM hand the fill over
+ * at once. */
+apr_status_t sp_chan_put(sp_chan_t *c, uint8_t type, uint8_t flags,
+                         const void *payload, apr_size_t len);
+
+/* Hands the current fill, if any, to the proxy. */
+apr_status_t sp_chan_flush(sp_chan_t *c);
+
+/* Next frame for this generation.  *payload points into the rx space and
+ * stays valid until the next sp_chan_get/sp_chan_close.  A RESET frame
+ * from the peer is returned as SP_EABORTED.  If nonblock is set and no
+ * frame is there, APR_EAGAIN. */
+apr_status_t sp_chan_get(sp_chan_t *c, sp_frame_hdr_t *h,
+                         const unsigned char **payload, int nonblock);
+
+/* Waits until the tx space is writable (SP_MARK_TX) or a reply fill is
+ * there (SP_MARK_RX); *marks gets which.  Lets a full-duplex owner send
+ * its body while it also forwards the reply. */
+apr_status_t sp_chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks);
+
+/* Would sp_chan_put of `len` payload bytes proceed without waiting? */
+int sp_chan_can_put(sp_chan_t *c);
+
+/* Abandons the stream: tells the proxy (SP_EV_ABORT with reason). */
+void sp_chan_abort(sp_chan_t *c, uint32_t reason);
+
+/* Ends use of the channel: releases an rx fill still held. */
+void sp_chan_close(sp_chan_t *c);
+
+uint32_t sp_chan_reset_code(const sp_chan_t *c);
+
+#endif
