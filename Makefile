@@ -40,11 +40,11 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -fPIC $(SAN) $(APR_CFLAGS) $(APU_CFLAGS) \
 ALL_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
-COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 COMMON_LIB := $(B)/libspcommon.a
 
 EXECD_SRC  := $(wildcard execd/*.c)
-EXECD_OBJ  := $(EXECD_SRC:%.c=$(B)/%.o)
+EXECD_OBJ  := $(EXECD_SRC:%.c=$(B)/obj/%.o)
 HANDLER_SRC := $(wildcard execd/handlers/*.c)
 HANDLERS   := $(HANDLER_SRC:execd/handlers/%.c=$(B)/handlers/%.so)
 
@@ -65,7 +65,7 @@ deps:
 check-deps:
 	@scripts/deps.sh --check
 
-$(B)/%.o: %.c $(wildcard common/*.h execd/*.h) | $(B)
+$(B)/obj/%.o: %.c $(wildcard common/*.h execd/*.h) | $(B)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Iexecd -c $< -o $@
 
@@ -90,7 +90,7 @@ $(MOD_SO): $(MOD_SRC) $(wildcard mod_slotproxy/*.h) $(COMMON_LIB)
 	    -Wc,"-std=gnu11 $(WARN) $(SAN) $(CFLAGS)" -Icommon \
 	    $(MOD_SRC) -Wl,"$(abspath $(COMMON_LIB))" $(SSL_LIBS) >$(B)/apxs.log 2>&1 \
 	    || { cat $(B)/apxs.log; exit 1; }
-	@grep -E 'warning|error' $(B)/apxs.log | grep -v 'is not portable' || true
+	@grep -E '(warning|error):' $(B)/apxs.log || true
 	cp mod_slotproxy/.libs/mod_slotproxy.so $@
 
 $(UNIT_BIN): $(UNIT_SRC) $(COMMON_LIB)

@@ -68,8 +68,13 @@ apr_status_t sp_chan_get(sp_chan_t *c, sp_frame_hdr_t *h,
  * its body while it also forwards the reply. */
 apr_status_t sp_chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks);
 
-/* Would sp_chan_put of `len` payload bytes proceed without waiting? */
+/* Can sp_chan_put proceed without waiting (we hold the tx space, or it is
+ * free to take)? */
 int sp_chan_can_put(sp_chan_t *c);
+
+/* With sp_chan_can_put true: DATA payload bytes that fit in the current
+ * fill, so a put of at most that many does not wait. */
+apr_size_t sp_chan_room(sp_chan_t *c);
 
 /* Abandons the stream: tells the proxy (SP_EV_ABORT with reason). */
 void sp_chan_abort(sp_chan_t *c, uint32_t reason);
@@ -78,5 +83,16 @@ void sp_chan_abort(sp_chan_t *c, uint32_t reason);
 void sp_chan_close(sp_chan_t *c);
 
 uint32_t sp_chan_reset_code(const sp_chan_t *c);
+
+/* Non-zero if the proxy has abandoned this channel's generation (checked
+ * without waiting); sets the reset code. */
+int sp_chan_aborted(sp_chan_t *c);
+
+/* execd workers: waits up to `timeout` for the next request on the
+ * worker's own slot and opens c on its generation; the HEADERS frame is
+ * then the first sp_chan_get.  APR_TIMEUP if none came. */
+apr_status_t sp_chan_accept(sp_chan_t *c, sp_table_t *t, unsigned idx,
+                            apr_interval_time_t wait,
+                            apr_interval_time_t timeout);
 
 #endif

@@ -104,7 +104,8 @@ typedef struct sp_slot_sh_t {
     uint32_t tx_len;
     uint32_t owner_abort;    /* sp_reset_e reason with SP_EV_ABORT */
     uint32_t owner_epoch;    /* proxy_epoch the request started under */
-    char     pad0[SP_CACHE_LINE - 24];
+    uint32_t backend;        /* Apache side: index of the backend to use */
+    char     pad0[SP_CACHE_LINE - 28];
     /* line 1: proxy-written */
     uint32_t rx_len;
     uint32_t abort_gen;      /* generation the proxy abandoned */

@@ -33,4 +33,23 @@ apr_interval_time_t execd_request_timeout(execd_request *r);
 /* The worker's channel, to wait on aborts (used by the CGI runner). */
 sp_chan_t *execd_request_chan(execd_request *r);
 
+/* --- for the CGI runner, which pumps the body and the reply itself ---- */
+
+/* execd_read without waiting: the count, 0 at the end of the body, -1 as
+ * execd_read (client gone, timeout, body over LimitRequestBody), or -2 if
+ * no body bytes are there right now. */
+ssize_t execd_read_nb(execd_request *r, void *buf, size_t len);
+
+/* Non-zero if the request is abandoned (client gone, proxy gave up, body
+ * over the limit).  Looks at the channel without waiting. */
+int execd_check_abort(execd_request *r);
+
+/* Abandons the stream with `reason` (sp_reset_e), unless it already is:
+ * the browser sees a broken reply, and later writes fail. */
+void execd_request_abort(execd_request *r, uint32_t reason);
+
+/* Non-zero once the reply head has gone out (too late for an error
+ * reply). */
+int execd_request_head_sent(execd_request *r);
+
 #endif

@@ -1,0 +1,457 @@
+/*
+ * sp_link.c -- link framing, handshake, link credit (see sp_link.h).
+ *
+ * Input is read into a buffer that holds one frame: the header is
+ * checked (type, flags, stream rule, length against our max_frame) before
+ * any payload is read, so a peer cannot make us allocate or wait for more
+ * than max_frame bytes.  Until the handshake completes only handshake
+ * frames are accepted, and the first frame is small and fixed-size.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+
+#include "sp_errors.h"
+#include "sp_link.h"
+
+#define OUT_INITIAL   (64 * 1024)
+#define IN_READ_MIN   (16 * 1024)
+
+static apr_status_t link_cleanup(void *data)
+{
+    sp_link_t *l = data;
+
+    free(l->in);
+    free(l->out);
+    l->in = l->out = NULL;
+    return APR_SUCCESS;
+}
+
+static apr_status_t fail(sp_link_t *l, apr_status_t rv, const char *why)
+{
+    if (!l->close_why) {
+        l->close_why = apr_pstrdup(l->pool, why);
+    }
+    return rv;
+}
+
+static apr_status_t queue_hello(sp_link_t *l)
+{
+    unsigned char p[36];
+    apr_status_t rv = sp_auth_nonce(l->nonce_c);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    sp_put_u16(p, SP_PROTO_VERSION);
+    sp_put_u16(p + 2, 0);
+    memcpy(p + 4, l->nonce_c, SP_NONCE_LEN);
+    return sp_link_queue(l, SP_FT_HELLO, 0, 0, p, sizeof(p));
+}
+
+apr_status_t sp_link_create(sp_link_t **lp, apr_socket_t *sock, sp_role_e role,
+                            const sp_secret_t *secret,
+                            const sp_link_settings_t *mine,
+                            const char *peer, sp_link_frame_fn *on_frame,
+                            void *baton, apr_pool_t *p)
+{
+    sp_link_t *l = apr_pcalloc(p, sizeof(*l));
+
+    l->pool = p;
+    l->sock = sock;
+    l->role = role;
+    l->state = SP_LINK_HELLO;
+    l->peer = peer;
+    l->secret = secret;
+    l->on_frame = on_frame;
+    l->baton = baton;
+    l->mine = *mine;
+    l->opened = apr_time_now();
+    l->next_stream = 1;
+    l->recv_left = mine->link_window;
+    l->in_cap = SP_FRAME_HDR_LEN + mine->max_frame;
+    l->in = malloc(l->in_cap);
+    l->out_cap = OUT_INITIAL;
+    l->out = malloc(l->out_cap);
+    apr_pool_cleanup_register(p, l, link_cleanup, apr_pool_cleanup_null);
+    if (!l->in || !l->out) {
+        return APR_ENOMEM;
+    }
+    apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
+    apr_socket_timeout_set(sock, 0);
+    *lp = l;
+    return role == SP_ROLE_CLIENT ? queue_hello(l) : APR_SUCCESS;
+}
+
+/* --- output -------------------------------------------------------------- */
+
+static apr_status_t out_reserve(sp_link_t *l, apr_size_t n)
+{
+    unsigned char *grown;
+    apr_size_t cap;
+
+    if (l->out_off > 0 && l->out_off == l->out_len) {
+        l->out_off = l->out_len = 0;
+    }
+    if (l->out_len + n <= l->out_cap) {
+        return APR_SUCCESS;
+    }
+    if (l->out_off > 0) {  /* compact before growing */
+        memmove(l->out, l->out + l->out_off, l->out_len - l->out_off);
+        l->out_len -= l->out_off;
+        l->out_off = 0;
+        if (l->out_len + n <= l->out_cap) {
+            return APR_SUCCESS;
+        }
+    }
+    cap = l->out_cap;
+    while (cap < l->out_len + n) {
+        cap *= 2;
+    }
+    grown = realloc(l->out, cap);
+    if (!grown) {
+        return APR_ENOMEM;
+    }
+    l->out = grown;
+    l->out_cap = cap;
+    return APR_SUCCESS;
+}
+
+apr_status_t sp_link_queue(sp_link_t *l, uint8_t type, uint8_t flags,
+                           uint32_t stream, const void *payload,
+                           apr_size_t len)
+{
+    sp_frame_hdr_t h;
+    apr_status_t rv = out_reserve(l, SP_FRAME_HDR_LEN + len);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    h.length = (uint32_t)len;
+    h.type = type;
+    h.flags = flags;
+    h.stream = stream;
+    sp_frame_hdr_encode(l->out + l->out_len, &h);
+    if (len) {
+        memcpy(l->out + l->out_len + SP_FRAME_HDR_LEN, payload, len);
+    }
+    l->out_len += SP_FRAME_HDR_LEN + len;
+    return APR_SUCCESS;
+}
+
+apr_status_t sp_link_queue_u32(sp_link_t *l, uint8_t type, uint32_t stream,
+                               uint32_t value)
+{
+    unsigned char p[4];
+
+    sp_put_u32(p, value);
+    return sp_link_queue(l, type, 0, stream, p, 4);
+}
+
+apr_size_t sp_link_pending(const sp_link_t *l)
+{
+    return l->out_len - l->out_off;
+}
+
+apr_status_t sp_link_flush(sp_link_t *l)
+{
+    while (l->out_off < l->out_len) {
+        apr_size_t n = l->out_len - l->out_off;
+        apr_status_t rv = apr_socket_send(l->sock,
+                                          (char *)l->out + l->out_off, &n);
+        l->out_off += n;
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            l->want_write = 1;
+            return APR_SUCCESS;
+        }
+        if (rv != APR_SUCCESS) {
+            return fail(l, rv, "write to the peer failed");
+        }
+    }
+    l->out_off = l->out_len = 0;
+    l->want_write = 0;
+    return APR_SUCCESS;
+}
+
+void sp_link_consumed(sp_link_t *l, apr_size_t n)
+{
+    l->recv_unacked += n;
+    if (l->state >= SP_LINK_CLOSED) {
+        return;
+    }
+    /* Batch: return credit once a quarter of the window is used. */
+    if (l->recv_unacked >= l->mine.link_window / 4) {
+        sp_link_queue_u32(l, SP_FT_WINDOW, 0, (uint32_t)l->recv_unacked);
+        l->recv_left += (int64_t)l->recv_unacked;
+        l->recv_unacked = 0;
+    }
+}
+
+void sp_link_close(sp_link_t *l, const char *why)
+{
+    if (l->state == SP_LINK_CLOSED) {
+        return;
+    }
+    if (why && !l->close_why) {
+        l->close_why = apr_pstrdup(l->pool, why);
+    }
+    l->state = SP_LINK_CLOSED;
+    apr_socket_close(l->sock);
+}
+
+int sp_link_usable(const sp_link_t *l)
+{
+    return l->state == SP_LINK_OPEN;
+}
+
+/* --- handshake ----------------------------------------------------------- */
+
+static void put_settings(unsigned char *p, const sp_link_settings_t *s,
+                         int with_streams)
+{
+    if (with_streams) {
+        sp_put_u32(p, s->max_streams);
+        p += 4;
+    }
+    sp_put_u32(p, s->stream_window);
+    sp_put_u32(p + 4, s->link_window);
+    sp_put_u32(p + 8, s->max_frame);
+}
+
+static apr_status_t get_settings(sp_link_t *l, const unsigned char *p,
+                                 int with_streams)
+{
+    sp_link_settings_t *s = &l->peer_set;
+
+    s->max_streams = with_streams ? sp_get_u32(p) : 0;
+    if (with_streams) {
+        p += 4;
+    }
+    s->stream_window = sp_get_u32(p);
+    s->link_window = sp_get_u32(p + 4);
+    s->max_frame = sp_get_u32(p + 8);
+    if (s->max_frame < SP_FRAME_MIN_MAX || s->max_frame > SP_FRAME_MAX_HARD
+        || s->stream_window == 0 || s->link_window == 0
+        || s->stream_window > 0x7fffffffu || s->link_window > 0x7fffffffu
+        || (with_streams && s->max_streams == 0)) {
+        return fail(l, SP_EPROTO, "peer settings out of range");
+    }
+    l->send_credit = s->link_window;
+    return APR_SUCCESS;
+}
+
+static apr_status_t on_hello(sp_link_t *l, const unsigned char *p)
+{
+    unsigned char out[36];
+    apr_status_t rv;
+
+    if (sp_get_u16(p) != SP_PROTO_VERSION) {
+        return fail(l, SP_EVERSION, apr_psprintf(l->pool,
+                    "peer speaks protocol version %u, we speak %u",
+                    sp_get_u16(p), SP_PROTO_VERSION));
+    }
+    memcpy(l->nonce_c, p + 4, SP_NONCE_LEN);
+    if ((rv = sp_auth_nonce(l->nonce_s)) != APR_SUCCESS) {
+        return fail(l, rv, "no random bytes for the challenge");
+    }
+    sp_put_u16(out, SP_PROTO_VERSION);
+    sp_put_u16(out + 2, 0);
+    memcpy(out + 4, l->nonce_s, SP_NONCE_LEN);
+    l->state = SP_LINK_AUTH;
+    return sp_link_queue(l, SP_FT_CHALLENGE, 0, 0, out, sizeof(out));
+}
+
+static apr_status_t on_challenge(sp_link_t *l, const unsigned char *p)
+{
+    unsigned char out[44];
+    apr_status_t rv;
+
+    if (sp_get_u16(p) != SP_PROTO_VERSION) {
+        return fail(l, SP_EVERSION, apr_psprintf(l->pool,
+                    "peer speaks protocol version %u, we speak %u",
+                    sp_get_u16(p), SP_PROTO_VERSION));
+    }
+    memcpy(l->nonce_s, p + 4, SP_NONCE_LEN);
+    rv = sp_auth_proof(l->secret, SP_ROLE_CLIENT, l->nonce_c, l->nonce_s, out);
+    if (rv != APR_SUCCESS) {
+        return fail(l, rv, "cannot compute the proof");
+    }
+    put_settings(out + SP_PROOF_LEN, &l->mine, 0);
+    l->state = SP_LINK_AUTH;
+    return sp_link_queue(l, SP_FT_AUTH, 0, 0, out, sizeof(out));
+}
+
+static apr_status_t on_auth(sp_link_t *l, const unsigned char *p)
+{
+    unsigned char out[48];
+    apr_status_t rv;
+
+    if (sp_auth_check(l->secret, SP_ROLE_CLIENT, l->nonce_c, l->nonce_s, p)
+        != APR_SUCCESS) {
+        return fail(l, SP_EAUTH, "peer does not know the shared secret");
+    }
+    if ((rv = get_settings(l, p + SP_PROOF_LEN, 0)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = sp_auth_proof(l->secret, SP_ROLE_SERVER, l->nonce_c, l->nonce_s, out);
+    if (rv != APR_SUCCESS) {
+        return fail(l, rv, "cannot compute the proof");
+    }
+    put_settings(out + SP_PROOF_LEN, &l->mine, 1);
+    l->state = SP_LINK_OPEN;
+    return sp_link_queue(l, SP_FT_WELCOME, 0, 0, out, sizeof(out));
+}
+
+static apr_status_t on_welcome(sp_link_t *l, const unsigned char *p)
+{
+    if (sp_auth_check(l->secret, SP_ROLE_SERVER, l->nonce_c, l->nonce_s, p)
+        != APR_SUCCESS) {
+        return fail(l, SP_EAUTH, "server does not know the shared secret");
+    }
+    if (get_settings(l, p + SP_PROOF_LEN, 1) != APR_SUCCESS) {
+        return SP_EPROTO;
+    }
+    l->state = SP_LINK_OPEN;
+    return APR_SUCCESS;
+}
+
+/* Which handshake frame each role expects in each state. */
+static apr_status_t on_handshake(sp_link_t *l, const sp_frame_hdr_t *h,
+                                 const unsigned char *p)
+{
+    uint8_t want;
+
+    if (l->role == SP_ROLE_SERVER) {
+        want = l->state == SP_LINK_HELLO ? SP_FT_HELLO : SP_FT_AUTH;
+    }
+    else {
+        want = l->state == SP_LINK_HELLO ? SP_FT_CHALLENGE : SP_FT_WELCOME;
+    }
+    if (h->type != want) {
+        return fail(l, SP_EPROTO, apr_psprintf(l->pool,
+                    "%s frame during the handshake, expected %s",
+                    sp_frame_type_name(h->type), sp_frame_type_name(want)));
+    }
+    switch (want) {
+    case SP_FT_HELLO:     return on_hello(l, p);
+    case SP_FT_CHALLENGE: return on_challenge(l, p);
+    case SP_FT_AUTH:      return on_auth(l, p);
+    default:              return on_welcome(l, p);
+    }
+}
+
+/* --- input --------------------------------------------------------------- */
+
+static apr_status_t on_link_frame(sp_link_t *l, const sp_frame_hdr_t *h,
+                                  const unsigned char *p)
+{
+    int fixed = sp_frame_fixed_len(h->type);
+
+    if (fixed >= 0 && h->length != (uint32_t)fixed) {
+        return fail(l, SP_EPROTO, apr_psprintf(l->pool,
+                    "%s frame of %u bytes, expected %d",
+                    sp_frame_type_name(h->type), h->length, fixed));
+    }
+    if (l->state < SP_LINK_OPEN) {
+        return on_handshake(l, h, p);
+    }
+    switch (h->type) {
+    case SP_FT_HELLO: case SP_FT_CHALLENGE: case SP_FT_AUTH: case SP_FT_WELCOME:
+        return fail(l, SP_EPROTO, "handshake frame on an open link");
+    case SP_FT_PING:
+        if (h->flags & SP_FF_ACK) {
+            return APR_SUCCESS;
+        }
+        return sp_link_queue(l, SP_FT_PING, SP_FF_ACK, 0, p, 8);
+    case SP_FT_WINDOW:
+        if (h->stream == 0) {
+            uint32_t inc = sp_get_u32(p);
+            if (inc == 0 || l->send_credit + inc > 0x7fffffff) {
+                return fail(l, SP_EPROTO, "link WINDOW increment out of range");
+            }
+            l->send_credit += inc;
+        }
+        break;
+    case SP_FT_DATA:
+        l->recv_left -= h->length;
+        if (l->recv_left < 0) {
+            return fail(l, SP_EPROTO, "peer sent past the link credit");
+        }
+        break;
+    case SP_FT_DRAIN:
+        l->state = SP_LINK_DRAINING;
+        l->drain_last = sp_get_u32(p);
+        break;
+    default:
+        break;
+    }
+    return l->on_frame(l, h, p, l->baton);
+}
+
+/* Dispatches every whole frame in the input buffer. */
+static apr_status_t parse_input(sp_link_t *l)
+{
+    apr_size_t off = 0;
+    apr_status_t rv = APR_SUCCESS;
+
+    while (l->in_len - off >= SP_FRAME_HDR_LEN && l->state != SP_LINK_CLOSED) {
+        sp_frame_hdr_t h;
+        uint32_t max = l->state < SP_LINK_OPEN ? 64 : l->mine.max_frame;
+
+        rv = sp_frame_hdr_decode(l->in + off, max, &h);
+        if (rv != APR_SUCCESS) {
+            char sample[3 * SP_FRAME_HDR_LEN + 1];
+            int i;
+            for (i = 0; i < SP_FRAME_HDR_LEN; i++) {
+                apr_snprintf(sample + 3 * i, 4, "%02x ", l->in[off + i]);
+            }
+            sample[3 * SP_FRAME_HDR_LEN - 1] = '\0';
+            return fail(l, rv, apr_psprintf(l->pool,
+                        "bad frame header [%s]: %s", sample,
+                        rv == SP_ETOOLONG ? "length past the limit"
+                                          : "malformed"));
+        }
+        if (l->in_len - off < SP_FRAME_HDR_LEN + h.length) {
+            break;
+        }
+        rv = on_link_frame(l, &h, l->in + off + SP_FRAME_HDR_LEN);
+        off += SP_FRAME_HDR_LEN + h.length;
+        if (rv != APR_SUCCESS) {
+            break;
+        }
+    }
+    if (off > 0) {
+        memmove(l->in, l->in + off, l->in_len - off);
+        l->in_len -= off;
+    }
+    return rv;
+}
+
+apr_status_t sp_link_on_readable(sp_link_t *l)
+{
+    int rounds;
+
+    for (rounds = 0; rounds < 16 && l->state != SP_LINK_CLOSED; rounds++) {
+        apr_size_t n = l->in_cap - l->in_len;
+        apr_status_t rv = apr_socket_recv(l->sock, (char *)l->in + l->in_len,
+                                          &n);
+        l->in_len += n;
+        if (n > 0) {
+            apr_status_t prv = parse_input(l);
+            if (prv != APR_SUCCESS) {
+                return prv;
+            }
+        }
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            return APR_SUCCESS;
+        }
+        if (rv == APR_EOF || (rv == APR_SUCCESS && n == 0)) {
+            return fail(l, SP_ECLOSED, "peer closed the connection");
+        }
+        if (rv != APR_SUCCESS) {
+            return fail(l, rv, "read from the peer failed");
+        }
+    }
+    return APR_SUCCESS;
+}

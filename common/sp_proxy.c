@@ -1,0 +1,1517 @@
+/*
+ * sp_proxy.c -- the proxy engine (see sp_proxy.h).
+ *
+ * Streams.  A stream is one request on one link.  The engine keeps, per
+ * stream, the credit it may still send, the credit the peer may still
+ * send, and `pend`: frames received for the slot that wait for its rx
+ * space (bounded by the credit we granted, so by the window, never by the
+ * body size).  A slot's tx fill is forwarded frame by frame; when credit
+ * or link output room runs out the fill is kept and the stream waits on
+ * its link's blocked list until a WINDOW or a drained socket resumes it.
+ *
+ * Lifetimes.  Client side, a stream ends when its END went out and the
+ * peer's END was copied into the slot, or on a reset either way.  Server
+ * side, a stream ends when the worker's END went out (the rest of an
+ * unread request body is refused with RESET NO_ERROR), or on a reset; the
+ * worker slot becomes idle again only when the worker says so
+ * (SP_EV_ATTACH), so a slow handler is never handed a second request.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <apr_hash.h>
+#include <apr_poll.h>
+#include <apr_portable.h>
+#include <apr_strings.h>
+
+#include "sp_errors.h"
+#include "sp_proxy.h"
+
+#define TICK_INTERVAL   apr_time_from_msec(100)
+#define SWEEP_INTERVAL  apr_time_from_sec(1)
+
+typedef struct sp_stream_t sp_stream_t;
+typedef struct link_ctx_t link_ctx_t;
+
+struct sp_stream_t {
+    link_ctx_t    *lc;
+    uint32_t       id;
+    int            slot;          /* -1: not attached */
+    uint32_t       gen;
+    int64_t        send_credit;   /* DATA bytes we may send */
+    int64_t        recv_left;     /* DATA bytes the peer may send */
+    unsigned char *pend;          /* slot-format frames [pend_off, pend_len) */
+    apr_size_t     pend_off, pend_len, pend_cap;
+    unsigned       head_sent:1, head_seen:1, local_end:1, remote_end:1,
+                   delivered_end:1, send_closed:1, blocked:1, queued:1;
+    sp_stream_t   *qnext, *qprev; /* server queue */
+    sp_stream_t   *bnext, *bprev; /* link's blocked list */
+};
+
+struct link_ctx_t {
+    sp_proxy_t    *px;
+    sp_link_t     *link;
+    apr_pool_t    *pool;
+    apr_hash_t    *streams;       /* id -> sp_stream_t */
+    sp_stream_t   *blocked;
+    link_ctx_t    *next, *prev;
+    apr_pollfd_t   pfd;
+    int            registered;
+    int            connecting;
+    int            was_open;
+    int            listener;      /* this entry is a listening socket */
+};
+
+typedef struct slot_st_t {
+    sp_stream_t   *stream;
+    apr_size_t     tx_off;        /* next frame in the held fill */
+    apr_size_t     tx_sub;        /* bytes of that DATA frame already sent */
+    int            inext, iprev;  /* idle list (server) */
+    unsigned       rx_busy:1, tx_held:1, idle:1, attach_pending:1, pumping:1;
+} slot_st_t;
+
+struct sp_proxy_t {
+    apr_pool_t        *pool;
+    sp_table_t        *t;
+    const sp_secret_t *secret;
+    sp_proxy_opts_t    o;
+    sp_proxy_hooks_t   h;
+    apr_pollset_t     *ps;
+    apr_pollfd_t       bell;
+    slot_st_t         *slots;
+    link_ctx_t        *links;
+    sp_stream_t       *q_head, *q_tail;
+    unsigned           q_len;
+    int                idle_head;     /* -1 none */
+    unsigned           active;
+    volatile sig_atomic_t stop_req;
+    volatile sig_atomic_t drain_req;
+    int                draining;
+    apr_interval_time_t drain_timeout;
+    apr_time_t         drain_deadline;
+    apr_time_t         last_tick, last_sweep;
+};
+
+static void stream_free(sp_proxy_t *px, sp_stream_t *s);
+static void pump_tx(sp_proxy_t *px, unsigned idx);
+static void link_lost(sp_proxy_t *px, link_ctx_t *lc);
+
+/* --- logging ------------------------------------------------------------- */
+
+static void plog(sp_proxy_t *px, int level, const char *tag, apr_status_t rv,
+                 const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void plog(sp_proxy_t *px, int level, const char *tag, apr_status_t rv,
+                 const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (!px->h.log) {
+        return;
+    }
+    va_start(ap, fmt);
+    apr_vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    px->h.log(px->h.baton, level, tag, rv, msg);
+}
+
+static const char *link_name(sp_proxy_t *px, sp_link_t *l)
+{
+    if (px->o.role == SP_ROLE_CLIENT && px->h.backend_name) {
+        return apr_psprintf(l->pool, "backend %s (%s)",
+                            px->h.backend_name(l->backend, px->h.baton),
+                            l->peer);
+    }
+    return apr_psprintf(l->pool, "peer %s", l->peer);
+}
+
+/* --- setup --------------------------------------------------------------- */
+
+void sp_proxy_default_settings(const sp_table_t *t, sp_link_settings_t *s)
+{
+    uint32_t space = t->sh->space_size;
+
+    s->max_streams = 4096;
+    s->max_frame = space - SP_FRAME_HDR_LEN;
+    s->stream_window = 4 * space;
+    s->link_window = 0x40000000u;
+}
+
+apr_status_t sp_proxy_create(sp_proxy_t **pxp, sp_table_t *t,
+                             const sp_secret_t *secret,
+                             const sp_proxy_opts_t *opts,
+                             const sp_proxy_hooks_t *hooks, apr_pool_t *p)
+{
+    sp_proxy_t *px = apr_pcalloc(p, sizeof(*px));
+    apr_status_t rv;
+    unsigned i;
+
+    px->pool = p;
+    px->t = t;
+    px->secret = secret;
+    px->o = *opts;
+    px->h = *hooks;
+    px->idle_head = -1;
+    if (px->o.high_water == 0) {
+        px->o.high_water = 1024 * 1024;
+    }
+    if (px->o.handshake_timeout == 0) {
+        px->o.handshake_timeout = apr_time_from_sec(10);
+    }
+    px->slots = apr_pcalloc(p, sizeof(slot_st_t) * t->sh->nslots);
+    for (i = 0; i < t->sh->nslots; i++) {
+        px->slots[i].inext = px->slots[i].iprev = -1;
+    }
+    rv = apr_pollset_create_ex(&px->ps, 1024, p, APR_POLLSET_NOCOPY,
+                               APR_POLLSET_EPOLL);
+    if (rv != APR_SUCCESS) {
+        rv = apr_pollset_create(&px->ps, 1024, p, APR_POLLSET_NOCOPY);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    px->bell.desc_type = APR_POLL_FILE;
+    px->bell.reqevents = APR_POLLIN;
+    apr_os_file_put(&px->bell.desc.f, &t->doorbell, APR_FOPEN_READ, p);
+    px->bell.client_data = NULL;
+    rv = apr_pollset_add(px->ps, &px->bell);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    *pxp = px;
+    return APR_SUCCESS;
+}
+
+unsigned sp_proxy_active(const sp_proxy_t *px)
+{
+    return px->active;
+}
+
+void sp_proxy_stop(sp_proxy_t *px)
+{
+    uint64_t one = 1;
+
+    px->stop_req = 1;
+    if (write(px->t->doorbell, &one, sizeof(one)) < 0) {
+        /* nothing safe to do in a signal handler */
+    }
+}
+
+void sp_proxy_drain(sp_proxy_t *px, apr_interval_time_t timeout)
+{
+    uint64_t one = 1;
+
+    px->drain_timeout = timeout;
+    px->drain_req = 1;
+    if (write(px->t->doorbell, &one, sizeof(one)) < 0) {
+        /* as above */
+    }
+}
+
+/* --- poll registration --------------------------------------------------- */
+
+static void link_register(sp_proxy_t *px, link_ctx_t *lc)
+{
+    apr_int16_t want = APR_POLLIN;
+
+    if (lc->link->state == SP_LINK_CLOSED) {
+        return;
+    }
+    if (lc->connecting || lc->link->want_write) {
+        want |= APR_POLLOUT;
+    }
+    if (lc->registered && lc->pfd.reqevents == want) {
+        return;
+    }
+    if (lc->registered) {
+        apr_pollset_remove(px->ps, &lc->pfd);
+    }
+    lc->pfd.desc_type = APR_POLL_SOCKET;
+    lc->pfd.desc.s = lc->link->sock;
+    lc->pfd.reqevents = want;
+    lc->pfd.client_data = lc;
+    lc->registered = apr_pollset_add(px->ps, &lc->pfd) == APR_SUCCESS;
+}
+
+/* --- streams ------------------------------------------------------------- */
+
+static sp_stream_t *stream_get(link_ctx_t *lc, uint32_t id)
+{
+    return apr_hash_get(lc->streams, &id, sizeof(id));
+}
+
+static sp_stream_t *stream_new(sp_proxy_t *px, link_ctx_t *lc, uint32_t id)
+{
+    sp_stream_t *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        return NULL;
+    }
+    s->lc = lc;
+    s->id = id;
+    s->slot = -1;
+    s->send_credit = lc->link->peer_set.stream_window;
+    s->recv_left = lc->link->mine.stream_window;
+    apr_hash_set(lc->streams, &s->id, sizeof(s->id), s);
+    lc->link->nstreams++;
+    px->active++;
+    return s;
+}
+
+static apr_status_t pend_append(sp_stream_t *s, uint8_t type, uint8_t flags,
+                                const unsigned char *payload, uint32_t len)
+{
+    sp_frame_hdr_t h;
+    apr_size_t need = SP_FRAME_HDR_LEN + len;
+
+    if (s->pend_off > 0 && s->pend_off == s->pend_len) {
+        s->pend_off = s->pend_len = 0;
+    }
+    if (s->pend_len + need > s->pend_cap) {
+        apr_size_t cap = s->pend_cap ? s->pend_cap : 4096;
+        unsigned char *grown;
+        if (s->pend_off > 0) {
+            memmove(s->pend, s->pend + s->pend_off, s->pend_len - s->pend_off);
+            s->pend_len -= s->pend_off;
+            s->pend_off = 0;
+        }
+        while (cap < s->pend_len + need) {
+            cap *= 2;
+        }
+        if (cap != s->pend_cap) {
+            grown = realloc(s->pend, cap);
+            if (!grown) {
+                return APR_ENOMEM;
+            }
+            s->pend = grown;
+            s->pend_cap = cap;
+        }
+    }
+    h.length = len;
+    h.type = type;
+    h.flags = flags;
+    h.stream = 0;  /* the generation is stamped when copied into the slot */
+    sp_frame_hdr_encode(s->pend + s->pend_len, &h);
+    if (len) {
+        memcpy(s->pend + s->pend_len + SP_FRAME_HDR_LEN, payload, len);
+    }
+    s->pend_len += need;
+    return APR_SUCCESS;
+}
+
+static void block_stream(sp_stream_t *s)
+{
+    if (s->blocked) {
+        return;
+    }
+    s->blocked = 1;
+    s->bprev = NULL;
+    s->bnext = s->lc->blocked;
+    if (s->bnext) {
+        s->bnext->bprev = s;
+    }
+    s->lc->blocked = s;
+}
+
+static void unblock_stream(sp_stream_t *s)
+{
+    if (!s->blocked) {
+        return;
+    }
+    if (s->bprev) {
+        s->bprev->bnext = s->bnext;
+    }
+    else {
+        s->lc->blocked = s->bnext;
+    }
+    if (s->bnext) {
+        s->bnext->bprev = s->bprev;
+    }
+    s->blocked = 0;
+    s->bnext = s->bprev = NULL;
+}
+
+static void dequeue_stream(sp_proxy_t *px, sp_stream_t *s)
+{
+    if (!s->queued) {
+        return;
+    }
+    if (s->qprev) {
+        s->qprev->qnext = s->qnext;
+    }
+    else {
+        px->q_head = s->qnext;
+    }
+    if (s->qnext) {
+        s->qnext->qprev = s->qprev;
+    }
+    else {
+        px->q_tail = s->qprev;
+    }
+    s->queued = 0;
+    s->qnext = s->qprev = NULL;
+    px->q_len--;
+}
+
+static void release_tx(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    ss->tx_held = 0;
+    ss->tx_off = 0;
+    ss->tx_sub = 0;
+    sp_slot_set_marks(px->t, idx, SP_MARK_TX);
+}
+
+/* Tells the owner of slot idx that its generation gen is abandoned. */
+static void abort_owner(sp_proxy_t *px, unsigned idx, uint32_t gen,
+                        uint32_t code)
+{
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+
+    __atomic_store_n(&sh->abort_code, code, __ATOMIC_RELEASE);
+    __atomic_store_n(&sh->abort_gen, gen, __ATOMIC_RELEASE);
+    sp_slot_set_marks(px->t, idx, SP_MARK_ABORT);
+}
+
+static void idle_remove(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    if (!ss->idle) {
+        return;
+    }
+    if (ss->iprev >= 0) {
+        px->slots[ss->iprev].inext = ss->inext;
+    }
+    else {
+        px->idle_head = ss->inext;
+    }
+    if (ss->inext >= 0) {
+        px->slots[ss->inext].iprev = ss->iprev;
+    }
+    ss->idle = 0;
+    ss->inext = ss->iprev = -1;
+}
+
+static void attach_server(sp_proxy_t *px, sp_stream_t *s, unsigned idx);
+
+/* Server: a worker slot is free for a new request. */
+static void worker_ready(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    ss->attach_pending = 0;
+    if (px->q_head) {
+        sp_stream_t *s = px->q_head;
+        dequeue_stream(px, s);
+        attach_server(px, s, idx);
+        return;
+    }
+    if (!ss->idle) {
+        ss->idle = 1;
+        ss->iprev = -1;
+        ss->inext = px->idle_head;
+        if (px->idle_head >= 0) {
+            px->slots[px->idle_head].iprev = (int)idx;
+        }
+        px->idle_head = (int)idx;
+    }
+}
+
+static void stream_free(sp_proxy_t *px, sp_stream_t *s)
+{
+    link_ctx_t *lc = s->lc;
+
+    unblock_stream(s);
+    dequeue_stream(px, s);
+    apr_hash_set(lc->streams, &s->id, sizeof(s->id), NULL);
+    lc->link->nstreams--;
+    px->active--;
+    if (s->slot >= 0) {
+        unsigned idx = (unsigned)s->slot;
+        slot_st_t *ss = &px->slots[idx];
+        ss->stream = NULL;
+        s->slot = -1;
+        if (ss->tx_held && !ss->pumping) {
+            pump_tx(px, idx);  /* drops what is left of the fill */
+        }
+        if (px->o.role == SP_ROLE_SERVER && ss->attach_pending
+            && !ss->tx_held) {
+            worker_ready(px, idx);
+        }
+    }
+    free(s->pend);
+    free(s);
+}
+
+/* Abandons a stream: RESET to the peer (unless it is finished or code is
+ * 0xffffffff), abort to the slot owner (if attached and to_owner), free. */
+static void stream_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code,
+                         int to_peer, int to_owner)
+{
+    sp_link_t *l = s->lc->link;
+
+    if (to_peer && l->state != SP_LINK_CLOSED
+        && !(s->local_end && s->remote_end)) {
+        sp_link_queue_u32(l, SP_FT_RESET, s->id, code);
+    }
+    if (to_owner && s->slot >= 0) {
+        abort_owner(px, (unsigned)s->slot, s->gen, code);
+    }
+    stream_free(px, s);
+}
+
+/* Copies whole pending frames into the slot's rx space if it is free. */
+static void deliver(sp_proxy_t *px, sp_stream_t *s)
+{
+    slot_st_t *ss;
+    sp_slot_sh_t *sh;
+    unsigned char *rx;
+    apr_size_t used = 0, space = px->t->sh->space_size;
+    uint32_t data = 0;
+    int end = 0;
+
+    if (s->slot < 0 || s->pend_off == s->pend_len) {
+        return;
+    }
+    ss = &px->slots[s->slot];
+    if (ss->rx_busy) {
+        return;
+    }
+    sh = sp_table_slot(px->t, (unsigned)s->slot);
+    rx = sp_slot_rx(px->t, (unsigned)s->slot);
+    while (s->pend_off < s->pend_len) {
+        const unsigned char *f = s->pend + s->pend_off;
+        uint32_t len = sp_get_u32(f);
+        apr_size_t flen = SP_FRAME_HDR_LEN + len;
+        if (used + flen > space) {
+            break;
+        }
+        memcpy(rx + used, f, flen);
+        sp_put_u32(rx + used + 8, s->gen);
+        if (f[4] == SP_FT_DATA) {
+            data += len;
+        }
+        if (f[5] & SP_FF_END_STREAM) {
+            end = 1;
+        }
+        used += flen;
+        s->pend_off += flen;
+    }
+    if (used == 0) {
+        return;  /* cannot happen: max_frame leaves room for one frame */
+    }
+    __atomic_store_n(&sh->rx_len, (uint32_t)used, __ATOMIC_RELEASE);
+    ss->rx_busy = 1;
+    sp_slot_set_marks(px->t, (unsigned)s->slot, SP_MARK_RX);
+    if (data) {
+        sp_link_t *l = s->lc->link;
+        if (!s->remote_end && l->state != SP_LINK_CLOSED) {
+            sp_link_queue_u32(l, SP_FT_WINDOW, s->id, data);
+            s->recv_left += data;
+        }
+        sp_link_consumed(l, data);
+    }
+    if (end) {
+        s->delivered_end = 1;
+        if (px->o.role == SP_ROLE_CLIENT && s->local_end) {
+            stream_free(px, s);
+        }
+    }
+}
+
+/* Our side sent END: the stream may be done. */
+static void local_end(sp_proxy_t *px, sp_stream_t *s)
+{
+    s->local_end = 1;
+    if (px->o.role == SP_ROLE_SERVER) {
+        if (!s->remote_end && s->lc->link->state != SP_LINK_CLOSED) {
+            /* The handler answered without reading all of the body. */
+            sp_link_queue_u32(s->lc->link, SP_FT_RESET, s->id,
+                              SP_RST_NO_ERROR);
+        }
+        stream_free(px, s);
+    }
+    else if (s->delivered_end) {
+        stream_free(px, s);
+    }
+}
+
+/* --- slot -> link -------------------------------------------------------- */
+
+static void attach_server(sp_proxy_t *px, sp_stream_t *s, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    idle_remove(px, idx);
+    s->slot = (int)idx;
+    s->gen = sp_slot_next_gen(px->t, idx);
+    ss->stream = s;
+    deliver(px, s);
+}
+
+static sp_stream_t *open_client_stream(sp_proxy_t *px, unsigned idx,
+                                       uint32_t gen)
+{
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    unsigned backend = sh->backend;
+    sp_link_t *l = px->h.pick_link ? px->h.pick_link(px, backend, px->h.baton)
+                                   : NULL;
+    sp_stream_t *s;
+
+    if (!l || px->draining == 2) {
+        abort_owner(px, idx, gen, SP_RST_REFUSED);
+        return NULL;
+    }
+    s = stream_new(px, l->owner_data, l->next_stream);
+    if (!s) {
+        abort_owner(px, idx, gen, SP_RST_INTERNAL);
+        return NULL;
+    }
+    l->next_stream += 2;
+    s->slot = (int)idx;
+    s->gen = gen;
+    px->slots[idx].stream = s;
+    return s;
+}
+
+enum { FWD_DONE, FWD_BLOCKED };
+
+static int forward_data(sp_proxy_t *px, unsigned idx, sp_stream_t *s,
+                        const sp_frame_hdr_t *h, const unsigned char *p)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_link_t *l = s->lc->link;
+    apr_size_t left = h->length - ss->tx_sub;
+
+    if (h->length == 0) {
+        sp_link_queue(l, SP_FT_DATA, h->flags, s->id, NULL, 0);
+        return FWD_DONE;
+    }
+    while (left > 0) {
+        int64_t n = (int64_t)left;
+        int last;
+        if (sp_link_pending(l) >= px->o.high_water) {
+            block_stream(s);
+            return FWD_BLOCKED;
+        }
+        if (n > (int64_t)l->peer_set.max_frame) {
+            n = l->peer_set.max_frame;
+        }
+        if (n > s->send_credit) {
+            n = s->send_credit;
+        }
+        if (n > l->send_credit) {
+            n = l->send_credit;
+        }
+        if (n <= 0) {
+            block_stream(s);
+            return FWD_BLOCKED;
+        }
+        last = (apr_size_t)n == left;
+        sp_link_queue(l, SP_FT_DATA, last ? h->flags : 0, s->id,
+                      p + ss->tx_sub, (apr_size_t)n);
+        s->send_credit -= n;
+        l->send_credit -= n;
+        ss->tx_sub += (apr_size_t)n;
+        left -= (apr_size_t)n;
+    }
+    return FWD_DONE;
+}
+
+static int forward_frame(sp_proxy_t *px, unsigned idx, const sp_frame_hdr_t *h,
+                         const unsigned char *p)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_stream_t *s = ss->stream;
+    sp_link_t *l;
+
+    if (px->o.role == SP_ROLE_CLIENT && h->type == SP_FT_HEADERS
+        && (!s || s->gen != h->stream)) {
+        if (s) {  /* the owner moved on without telling us */
+            stream_reset(px, s, SP_RST_CANCEL, 1, 0);
+        }
+        s = open_client_stream(px, idx, h->stream);
+    }
+    if (!s || s->gen != h->stream || s->local_end) {
+        return FWD_DONE;  /* stale frame of an abandoned generation */
+    }
+    l = s->lc->link;
+    switch (h->type) {
+    case SP_FT_HEADERS:
+        if (s->head_sent) {
+            return FWD_DONE;
+        }
+        if (h->length > l->peer_set.max_frame) {
+            plog(px, 4, "SP0101", 0, "slot %u: head of %u bytes is larger "
+                 "than %s accepts (%u)", idx, h->length, link_name(px, l),
+                 l->peer_set.max_frame);
+            stream_reset(px, s, SP_RST_TOOLARGE, 0, 1);
+            return FWD_DONE;
+        }
+        sp_link_queue(l, SP_FT_HEADERS, h->flags & SP_FF_END_STREAM, s->id,
+                      p, h->length);
+        s->head_sent = 1;
+        break;
+    case SP_FT_DATA:
+        if (!s->head_sent) {
+            return FWD_DONE;
+        }
+        if (!s->send_closed && forward_data(px, idx, s, h, p) == FWD_BLOCKED) {
+            return FWD_BLOCKED;
+        }
+        break;
+    default:
+        return FWD_DONE;  /* owners send only HEADERS and DATA */
+    }
+    if (h->flags & SP_FF_END_STREAM) {
+        local_end(px, s);
+    }
+    return FWD_DONE;
+}
+
+/* Forwards the held tx fill of slot idx as far as credit allows. */
+static void pump_tx(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    const unsigned char *base = sp_slot_tx(px->t, idx);
+    uint32_t len = __atomic_load_n(&sh->tx_len, __ATOMIC_ACQUIRE);
+
+    if (!ss->tx_held) {
+        return;
+    }
+    ss->pumping = 1;
+    if (len > px->t->sh->space_size) {
+        plog(px, 3, "SP0102", 0, "slot %u (pid %d): tx length %u is past "
+             "the space size: fill dropped", idx, (int)sh->owner_pid, len);
+        len = 0;
+        if (ss->stream) {
+            stream_reset(px, ss->stream, SP_RST_PROTOCOL, 1, 1);
+        }
+    }
+    while (ss->tx_off < len) {
+        sp_frame_hdr_t h;
+        apr_size_t left = len - ss->tx_off;
+        if (left < SP_FRAME_HDR_LEN
+            || sp_frame_hdr_decode_slot(base + ss->tx_off,
+                                        (uint32_t)(left - SP_FRAME_HDR_LEN),
+                                        &h) != APR_SUCCESS) {
+            plog(px, 3, "SP0103", 0, "slot %u (pid %d): malformed frame at "
+                 "offset %lu of its tx space: fill dropped", idx,
+                 (int)sh->owner_pid, (unsigned long)ss->tx_off);
+            if (ss->stream) {
+                stream_reset(px, ss->stream, SP_RST_PROTOCOL, 1, 1);
+            }
+            break;
+        }
+        if (forward_frame(px, idx, &h, base + ss->tx_off + SP_FRAME_HDR_LEN)
+            == FWD_BLOCKED) {
+            ss->pumping = 0;
+            return;
+        }
+        ss->tx_off += SP_FRAME_HDR_LEN + h.length;
+        ss->tx_sub = 0;
+    }
+    ss->pumping = 0;
+    release_tx(px, idx);
+    if (px->o.role == SP_ROLE_SERVER && ss->attach_pending && !ss->stream) {
+        worker_ready(px, idx);
+    }
+}
+
+static void resume_blocked(sp_proxy_t *px, link_ctx_t *lc)
+{
+    while (lc->blocked && sp_link_pending(lc->link) < px->o.high_water) {
+        sp_stream_t *s = lc->blocked;
+        unblock_stream(s);
+        if (s->slot >= 0) {
+            pump_tx(px, (unsigned)s->slot);
+        }
+        if (s == lc->blocked) {
+            break;  /* blocked again: no progress possible now */
+        }
+    }
+}
+
+/* --- slot events --------------------------------------------------------- */
+
+static void slot_dead(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+
+    if (ss->stream) {
+        plog(px, 3, "SP0104", 0, "slot %u: worker pid %d died serving "
+             "stream %u of %s", idx, (int)sh->owner_pid, ss->stream->id,
+             link_name(px, ss->stream->lc->link));
+        stream_reset(px, ss->stream, SP_RST_WORKER, 1, 0);
+    }
+    idle_remove(px, idx);
+    ss->tx_held = 0;
+    ss->tx_off = ss->tx_sub = 0;
+    ss->rx_busy = 0;
+    ss->attach_pending = 0;
+    __atomic_store_n(&sh->marks, SP_MARK_TX, __ATOMIC_RELEASE);
+    /* Tells the supervisor the slot is clean for a new worker. */
+    __atomic_store_n(&sh->owner_pid, 0, __ATOMIC_RELEASE);
+}
+
+static void slot_abort(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    uint32_t code = __atomic_load_n(&sh->owner_abort, __ATOMIC_ACQUIRE);
+
+    if (code > SP_RST_MAX_) {
+        code = SP_RST_INTERNAL;
+    }
+    if (ss->stream) {
+        plog(px, code == SP_RST_NO_ERROR ? 7 : 6, "SP0105", 0,
+             "slot %u (pid %d) abandoned stream %u: %s", idx,
+             (int)sh->owner_pid, ss->stream->id, sp_reset_name(code));
+        stream_reset(px, ss->stream, code, 1, 0);
+    }
+    if (ss->tx_held) {
+        release_tx(px, idx);
+    }
+}
+
+static void slot_attach(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    pid_t pid = __atomic_load_n(&sh->owner_pid, __ATOMIC_ACQUIRE);
+
+    if (px->o.role != SP_ROLE_SERVER || !sp_pid_alive(pid)) {
+        return;
+    }
+    if (ss->stream && ss->tx_held) {
+        ss->attach_pending = 1;  /* its last fill is still going out */
+        return;
+    }
+    if (ss->stream) {
+        stream_reset(px, ss->stream, SP_RST_WORKER, 1, 0);
+    }
+    if (px->draining) {
+        return;
+    }
+    worker_ready(px, idx);
+}
+
+static void handle_slot(sp_proxy_t *px, unsigned idx, uint32_t ev)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    if (ev & SP_EV_DEAD) {
+        slot_dead(px, idx);
+    }
+    if (ev & SP_EV_ABORT) {
+        slot_abort(px, idx);
+    }
+    if ((ev & SP_EV_TX) && !ss->tx_held) {
+        ss->tx_held = 1;
+        ss->tx_off = ss->tx_sub = 0;
+        pump_tx(px, idx);
+    }
+    if (ev & SP_EV_RXFREE) {
+        ss->rx_busy = 0;
+        if (ss->stream) {
+            deliver(px, ss->stream);
+        }
+    }
+    if (ev & SP_EV_ATTACH) {
+        slot_attach(px, idx);
+    }
+}
+
+static void process_ready(sp_proxy_t *px)
+{
+    unsigned idx;
+    uint32_t ev;
+
+    while (sp_table_next_ready(px->t, &idx, &ev) == APR_SUCCESS) {
+        if (ev) {
+            handle_slot(px, idx, ev);
+        }
+    }
+}
+
+/* Once a second: events whose ring entry was lost, and (client side)
+ * slots whose owner died without a word. */
+static void sweep(sp_proxy_t *px)
+{
+    unsigned i, n = px->t->sh->nslots;
+
+    for (i = 0; i < n; i++) {
+        sp_slot_sh_t *sh = sp_table_slot(px->t, i);
+        uint32_t ev = __atomic_load_n(&sh->events, __ATOMIC_ACQUIRE);
+        if (ev) {
+            handle_slot(px, i, __atomic_exchange_n(&sh->events, 0,
+                                                   __ATOMIC_ACQ_REL));
+        }
+        if (px->o.role == SP_ROLE_CLIENT
+            && __atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)
+            && sh->owner_pid > 0 && !sp_pid_alive(sh->owner_pid)) {
+            slot_st_t *ss = &px->slots[i];
+            plog(px, 4, "SP0106", 0, "slot %u: owner pid %d died mid-request;"
+                 " slot reclaimed", i, (int)sh->owner_pid);
+            if (ss->stream) {
+                stream_reset(px, ss->stream, SP_RST_CANCEL, 1, 0);
+            }
+            ss->tx_held = 0;
+            ss->tx_off = ss->tx_sub = 0;
+            ss->rx_busy = 0;
+            __atomic_store_n(&sh->marks, SP_MARK_TX, __ATOMIC_RELEASE);
+            __atomic_store_n(&sh->events, 0, __ATOMIC_RELEASE);
+            sp_slot_release(px->t, i);
+        }
+    }
+}
+
+void sp_proxy_takeover(sp_proxy_t *px)
+{
+    sp_table_sh_t *th = px->t->sh;
+    unsigned i;
+
+    __atomic_add_fetch(&th->proxy_epoch, 1, __ATOMIC_ACQ_REL);
+    th->proxy_pid = (int32_t)getpid();
+    sp_ring_init(px->t->ring, th->nslots);
+    for (i = 0; i < th->nslots; i++) {
+        sp_slot_sh_t *sh = sp_table_slot(px->t, i);
+        __atomic_store_n(&sh->events, 0, __ATOMIC_RELEASE);
+        __atomic_fetch_and(&sh->marks, ~SP_MARK_RX, __ATOMIC_ACQ_REL);
+        if (__atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)) {
+            abort_owner(px, i, sh->generation, SP_RST_INTERNAL);
+        }
+        sp_slot_set_marks(px->t, i, SP_MARK_TX);
+    }
+}
+
+/* --- link -> slot -------------------------------------------------------- */
+
+static apr_status_t new_server_stream(sp_proxy_t *px, link_ctx_t *lc,
+                                      const sp_frame_hdr_t *h,
+                                      const unsigned char *p)
+{
+    sp_link_t *l = lc->link;
+    sp_stream_t *s;
+
+    if (h->stream % 2 == 0 || h->stream <= l->last_stream) {
+        l->close_why = apr_psprintf(l->pool, "stream id %u does not increase "
+                                    "(last %u) or is even", h->stream,
+                                    l->last_stream);
+        return SP_EPROTO;
+    }
+    l->last_stream = h->stream;
+    if (px->draining) {
+        return sp_link_queue_u32(l, SP_FT_RESET, h->stream, SP_RST_REFUSED);
+    }
+    if (l->nstreams >= l->mine.max_streams) {
+        return sp_link_queue_u32(l, SP_FT_RESET, h->stream, SP_RST_REFUSED);
+    }
+    if (px->idle_head < 0 && px->q_len >= px->o.queue_max) {
+        plog(px, 4, "SP0107", 0, "all workers busy and %u requests queued: "
+             "stream %u of %s refused as overloaded", px->q_len, h->stream,
+             link_name(px, l));
+        return sp_link_queue_u32(l, SP_FT_RESET, h->stream,
+                                 SP_RST_OVERLOADED);
+    }
+    s = stream_new(px, lc, h->stream);
+    if (!s || pend_append(s, SP_FT_HEADERS, h->flags, p, h->length)) {
+        return APR_ENOMEM;
+    }
+    s->head_seen = 1;
+    if (h->flags & SP_FF_END_STREAM) {
+        s->remote_end = 1;
+    }
+    if (px->idle_head >= 0) {
+        attach_server(px, s, (unsigned)px->idle_head);
+    }
+    else {
+        s->queued = 1;
+        s->qprev = px->q_tail;
+        if (px->q_tail) {
+            px->q_tail->qnext = s;
+        }
+        else {
+            px->q_head = s;
+        }
+        px->q_tail = s;
+        px->q_len++;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t on_data(sp_proxy_t *px, link_ctx_t *lc, sp_stream_t *s,
+                            const sp_frame_hdr_t *h, const unsigned char *p)
+{
+    sp_link_t *l = lc->link;
+
+    if (!s) {
+        sp_link_consumed(l, h->length);  /* late data of a closed stream */
+        return APR_SUCCESS;
+    }
+    if (s->remote_end || !s->head_seen) {
+        l->close_why = apr_psprintf(l->pool, "DATA on stream %u before its "
+                                    "head or after its end", s->id);
+        return SP_EPROTO;
+    }
+    s->recv_left -= h->length;
+    if (s->recv_left < 0) {
+        l->close_why = apr_psprintf(l->pool, "peer sent past the credit of "
+                                    "stream %u", s->id);
+        return SP_EPROTO;
+    }
+    if (pend_append(s, SP_FT_DATA, h->flags, p, h->length) != APR_SUCCESS) {
+        return APR_ENOMEM;
+    }
+    if (h->flags & SP_FF_END_STREAM) {
+        s->remote_end = 1;
+    }
+    deliver(px, s);
+    return APR_SUCCESS;
+}
+
+static apr_status_t on_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code)
+{
+    if (!s) {
+        return APR_SUCCESS;
+    }
+    if (code > SP_RST_MAX_) {
+        code = SP_RST_PROTOCOL;
+    }
+    if (code == SP_RST_NO_ERROR && px->o.role == SP_ROLE_CLIENT) {
+        /* The backend answered and wants no more of the body. */
+        s->send_closed = 1;
+        if (s->blocked) {
+            unblock_stream(s);
+            if (s->slot >= 0) {
+                pump_tx(px, (unsigned)s->slot);
+            }
+        }
+        return APR_SUCCESS;
+    }
+    if (px->o.role == SP_ROLE_CLIENT && s->delivered_end) {
+        stream_free(px, s);
+        return APR_SUCCESS;
+    }
+    plog(px, code == SP_RST_CANCEL || code == SP_RST_NO_ERROR ? 7 : 6,
+         "SP0108", 0, "stream %u reset by %s: %s", s->id,
+         link_name(px, s->lc->link), sp_reset_name(code));
+    s->remote_end = 1;
+    s->local_end = 1;  /* nothing more goes out either */
+    stream_reset(px, s, code, 0, 1);
+    return APR_SUCCESS;
+}
+
+static apr_status_t on_window(sp_proxy_t *px, link_ctx_t *lc, sp_stream_t *s,
+                              const sp_frame_hdr_t *h, uint32_t inc)
+{
+    if (h->stream == 0) {  /* link credit: the link has counted it */
+        resume_blocked(px, lc);
+        return APR_SUCCESS;
+    }
+    if (!s) {
+        return APR_SUCCESS;
+    }
+    if (inc == 0 || s->send_credit + inc > 0x7fffffff) {
+        lc->link->close_why = apr_psprintf(lc->link->pool, "WINDOW increment "
+                                           "%u out of range on stream %u",
+                                           inc, s->id);
+        return SP_EPROTO;
+    }
+    s->send_credit += inc;
+    if (s->blocked) {
+        unblock_stream(s);
+        if (s->slot >= 0) {
+            pump_tx(px, (unsigned)s->slot);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t on_frame(sp_link_t *l, const sp_frame_hdr_t *h,
+                             const unsigned char *p, void *baton)
+{
+    link_ctx_t *lc = baton;
+    sp_proxy_t *px = lc->px;
+    sp_stream_t *s = h->stream ? stream_get(lc, h->stream) : NULL;
+
+    switch (h->type) {
+    case SP_FT_HEADERS:
+        if (px->o.role == SP_ROLE_SERVER) {
+            if (s) {
+                l->close_why = apr_psprintf(l->pool, "second HEADERS on "
+                                            "stream %u", h->stream);
+                return SP_EPROTO;
+            }
+            return new_server_stream(px, lc, h, p);
+        }
+        if (!s) {
+            return APR_SUCCESS;  /* reply to a stream we abandoned */
+        }
+        if (s->head_seen) {
+            l->close_why = apr_psprintf(l->pool, "second HEADERS on stream "
+                                        "%u", h->stream);
+            return SP_EPROTO;
+        }
+        s->head_seen = 1;
+        if (pend_append(s, SP_FT_HEADERS, h->flags, p, h->length)) {
+            return APR_ENOMEM;
+        }
+        if (h->flags & SP_FF_END_STREAM) {
+            s->remote_end = 1;
+        }
+        deliver(px, s);
+        return APR_SUCCESS;
+    case SP_FT_DATA:
+        return on_data(px, lc, s, h, p);
+    case SP_FT_RESET:
+        return on_reset(px, s, sp_get_u32(p));
+    case SP_FT_WINDOW:
+        return on_window(px, lc, s, h, sp_get_u32(p));
+    case SP_FT_DRAIN:
+        plog(px, 6, "SP0109", 0, "%s is draining: no new requests on this "
+             "link", link_name(px, l));
+        return APR_SUCCESS;
+    default:
+        return APR_SUCCESS;
+    }
+}
+
+/* --- links --------------------------------------------------------------- */
+
+static link_ctx_t *link_ctx_new(sp_proxy_t *px, apr_pool_t *lp)
+{
+    link_ctx_t *lc = apr_pcalloc(lp, sizeof(*lc));
+
+    lc->px = px;
+    lc->pool = lp;
+    lc->streams = apr_hash_make(lp);
+    lc->next = px->links;
+    if (px->links) {
+        px->links->prev = lc;
+    }
+    px->links = lc;
+    return lc;
+}
+
+static void link_ctx_unlink(sp_proxy_t *px, link_ctx_t *lc)
+{
+    if (lc->prev) {
+        lc->prev->next = lc->next;
+    }
+    else {
+        px->links = lc->next;
+    }
+    if (lc->next) {
+        lc->next->prev = lc->prev;
+    }
+}
+
+static void set_nodelay(apr_socket_t *s)
+{
+    apr_socket_opt_set(s, APR_TCP_NODELAY, 1);
+}
+
+static const char *addr_text(apr_socket_t *s, apr_pool_t *p)
+{
+    apr_sockaddr_t *sa = NULL;
+    char *ip = NULL;
+
+    if (apr_socket_addr_get(&sa, APR_REMOTE, s) != APR_SUCCESS || !sa) {
+        return "unknown";
+    }
+#if APR_HAVE_SOCKADDR_UN
+    if (sa->family == APR_UNIX) {
+        return "unix";
+    }
+#endif
+    if (apr_sockaddr_ip_get(&ip, sa) != APR_SUCCESS) {
+        return "unknown";
+    }
+    return apr_psprintf(p, "%s:%u", ip, (unsigned)sa->port);
+}
+
+static void accept_links(sp_proxy_t *px, link_ctx_t *lst)
+{
+    for (;;) {
+        apr_pool_t *lp;
+        apr_socket_t *cs;
+        link_ctx_t *lc;
+        sp_link_t *l;
+        apr_sockaddr_t *sa = NULL;
+        apr_status_t rv;
+
+        apr_pool_create(&lp, px->pool);
+        apr_pool_tag(lp, "sp_link");
+        rv = apr_socket_accept(&cs, lst->pfd.desc.s, lp);
+        if (rv != APR_SUCCESS) {
+            apr_pool_destroy(lp);
+            if (!APR_STATUS_IS_EAGAIN(rv) && !APR_STATUS_IS_EINTR(rv)) {
+                plog(px, 3, "SP0110", rv, "accept() on a listener failed");
+            }
+            return;
+        }
+        apr_socket_addr_get(&sa, APR_REMOTE, cs);
+        if (px->h.accept_ok && sa && !px->h.accept_ok(px, sa, px->h.baton)) {
+            plog(px, 4, "SP0111", 0, "connection from %s refused: address "
+                 "not allowed", addr_text(cs, lp));
+            apr_socket_close(cs);
+            apr_pool_destroy(lp);
+            continue;
+        }
+        set_nodelay(cs);
+        lc = link_ctx_new(px, lp);
+        rv = sp_link_create(&l, cs, SP_ROLE_SERVER, px->secret,
+                            &px->o.settings, addr_text(cs, lp), on_frame, lc,
+                            lp);
+        if (rv != APR_SUCCESS) {
+            link_ctx_unlink(px, lc);
+            apr_socket_close(cs);
+            apr_pool_destroy(lp);
+            continue;
+        }
+        l->owner_data = lc;
+        lc->link = l;
+        plog(px, 7, "SP0112", 0, "link from %s accepted", l->peer);
+        link_register(px, lc);
+    }
+}
+
+apr_status_t sp_proxy_add_listener(sp_proxy_t *px, apr_socket_t *s,
+                                   const char *name)
+{
+    link_ctx_t *lc = apr_pcalloc(px->pool, sizeof(*lc));
+
+    apr_socket_opt_set(s, APR_SO_NONBLOCK, 1);
+    apr_socket_timeout_set(s, 0);
+    lc->px = px;
+    lc->listener = 1;
+    lc->pool = px->pool;
+    lc->pfd.desc_type = APR_POLL_SOCKET;
+    lc->pfd.desc.s = s;
+    lc->pfd.reqevents = APR_POLLIN;
+    lc->pfd.client_data = lc;
+    (void)name;
+    return apr_pollset_add(px->ps, &lc->pfd);
+}
+
+apr_status_t sp_proxy_connect(sp_proxy_t *px, apr_sockaddr_t *sa,
+                              unsigned backend, const char *name,
+                              sp_link_t **lp_out)
+{
+    apr_pool_t *lp;
+    apr_socket_t *s;
+    link_ctx_t *lc;
+    sp_link_t *l;
+    apr_status_t rv;
+
+    apr_pool_create(&lp, px->pool);
+    apr_pool_tag(lp, "sp_link");
+    rv = apr_socket_create(&s, sa->family, SOCK_STREAM, 0, lp);
+    if (rv != APR_SUCCESS) {
+        apr_pool_destroy(lp);
+        return rv;
+    }
+    apr_socket_opt_set(s, APR_SO_NONBLOCK, 1);
+    apr_socket_timeout_set(s, 0);
+#if APR_HAVE_SOCKADDR_UN
+    if (sa->family != APR_UNIX)
+#endif
+        set_nodelay(s);
+    rv = apr_socket_connect(s, sa);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EINPROGRESS(rv)) {
+        apr_socket_close(s);
+        apr_pool_destroy(lp);
+        return rv;
+    }
+    lc = link_ctx_new(px, lp);
+    rv = sp_link_create(&l, s, SP_ROLE_CLIENT, px->secret, &px->o.settings,
+                        apr_pstrdup(lp, name), on_frame, lc, lp);
+    if (rv != APR_SUCCESS) {
+        link_ctx_unlink(px, lc);
+        apr_socket_close(s);
+        apr_pool_destroy(lp);
+        return rv;
+    }
+    l->owner_data = lc;
+    l->backend = backend;
+    lc->link = l;
+    lc->connecting = 1;
+    link_register(px, lc);
+    *lp_out = l;
+    return APR_SUCCESS;
+}
+
+/* The link is gone: every stream on it fails, the owner learns why. */
+static void link_lost(sp_proxy_t *px, link_ctx_t *lc)
+{
+    sp_link_t *l = lc->link;
+    apr_hash_index_t *hi;
+
+    if (lc->registered) {
+        apr_pollset_remove(px->ps, &lc->pfd);
+        lc->registered = 0;
+    }
+    if (l->state != SP_LINK_CLOSED) {
+        sp_link_close(l, NULL);
+    }
+    for (hi = apr_hash_first(NULL, lc->streams); hi;
+         hi = apr_hash_first(NULL, lc->streams)) {
+        sp_stream_t *s = apr_hash_this_val(hi);
+        stream_reset(px, s, px->o.role == SP_ROLE_CLIENT ? SP_RST_INTERNAL
+                                                         : SP_RST_CANCEL,
+                     0, 1);
+    }
+    link_ctx_unlink(px, lc);
+    if (px->h.link_closed) {
+        px->h.link_closed(px, l, px->h.baton);
+    }
+    apr_pool_destroy(lc->pool);
+}
+
+static void link_failed(sp_proxy_t *px, link_ctx_t *lc, apr_status_t rv)
+{
+    sp_link_t *l = lc->link;
+    int level = rv == SP_ECLOSED ? 6 : 3;
+
+    if (rv == SP_EAUTH || rv == SP_EPROTO || rv == SP_ETOOLONG
+        || rv == SP_EVERSION) {
+        level = 3;
+    }
+    if (!lc->was_open && rv == SP_ECLOSED) {
+        level = 3;  /* closed during the handshake: usually a bad secret */
+    }
+    plog(px, level, "SP0113", rv == SP_ECLOSED ? 0 : rv,
+         "link %s %s closed: %s", lc->was_open ? "with" : "to/from",
+         link_name(px, l), l->close_why ? l->close_why : "no reason given");
+    link_lost(px, lc);
+}
+
+static void finish_connect(sp_proxy_t *px, link_ctx_t *lc)
+{
+    apr_os_sock_t fd;
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    apr_os_sock_get(&fd, lc->link->sock);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+        err = errno;
+    }
+    if (err != 0) {
+        lc->link->close_why = apr_psprintf(lc->link->pool, "connect failed: "
+                                           "%s", strerror(err));
+        link_failed(px, lc, APR_FROM_OS_ERROR(err));
+        return;
+    }
+    lc->connecting = 0;
+}
+
+static void link_io(sp_proxy_t *px, link_ctx_t *lc, apr_int16_t rev)
+{
+    sp_link_t *l = lc->link;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (lc->connecting) {
+        if (!(rev & (APR_POLLOUT | APR_POLLERR | APR_POLLHUP))) {
+            return;
+        }
+        finish_connect(px, lc);
+        return;  /* link_failed freed lc, or the flush below happens later */
+    }
+    if (rev & (APR_POLLIN | APR_POLLHUP | APR_POLLERR)) {
+        rv = sp_link_on_readable(l);
+    }
+    if (rv == APR_SUCCESS && (rev & APR_POLLOUT)) {
+        rv = sp_link_flush(l);
+    }
+    if (rv != APR_SUCCESS) {
+        link_failed(px, lc, rv);
+        return;
+    }
+    if (!lc->was_open && l->state >= SP_LINK_OPEN) {
+        lc->was_open = 1;
+        plog(px, 6, "SP0114", 0, "link %s authenticated",
+             link_name(px, l));
+        if (px->h.link_open) {
+            px->h.link_open(px, l, px->h.baton);
+        }
+    }
+}
+
+/* Writes what every link has queued; resumes slots that waited for room. */
+static void flush_links(sp_proxy_t *px)
+{
+    link_ctx_t *lc = px->links, *next;
+
+    for (; lc; lc = next) {
+        next = lc->next;
+        if (lc->connecting || lc->link->state == SP_LINK_CLOSED) {
+            continue;
+        }
+        if (sp_link_pending(lc->link) > 0) {
+            apr_status_t rv = sp_link_flush(lc->link);
+            if (rv != APR_SUCCESS) {
+                link_failed(px, lc, rv);
+                continue;
+            }
+            if (lc->blocked) {
+                resume_blocked(px, lc);
+                if (sp_link_pending(lc->link) > 0) {
+                    rv = sp_link_flush(lc->link);
+                    if (rv != APR_SUCCESS) {
+                        link_failed(px, lc, rv);
+                        continue;
+                    }
+                }
+            }
+        }
+        link_register(px, lc);
+    }
+}
+
+static void check_handshakes(sp_proxy_t *px, apr_time_t now)
+{
+    link_ctx_t *lc = px->links, *next;
+
+    for (; lc; lc = next) {
+        next = lc->next;
+        if (lc->link->state < SP_LINK_OPEN
+            && now - lc->link->opened > px->o.handshake_timeout) {
+            lc->link->close_why = "handshake not finished in time";
+            link_failed(px, lc, SP_EPROTO);
+        }
+    }
+}
+
+/* --- drain and the loop -------------------------------------------------- */
+
+static void start_drain(sp_proxy_t *px)
+{
+    link_ctx_t *lc;
+
+    px->draining = 1;
+    px->drain_deadline = apr_time_now() + (px->drain_timeout > 0
+                                           ? px->drain_timeout
+                                           : apr_time_from_sec(30));
+    for (lc = px->links; lc; lc = lc->next) {
+        if (px->o.role == SP_ROLE_SERVER && lc->link->state >= SP_LINK_OPEN
+            && lc->link->state != SP_LINK_CLOSED) {
+            sp_link_queue_u32(lc->link, SP_FT_DRAIN, 0, lc->link->last_stream);
+        }
+    }
+    while (px->q_head) {  /* queued requests never started: safe to retry */
+        stream_reset(px, px->q_head, SP_RST_REFUSED, 1, 0);
+    }
+    plog(px, 5, "SP0115", 0, "draining: %u streams in flight", px->active);
+}
+
+static int clients_left(sp_proxy_t *px)
+{
+    unsigned i;
+
+    for (i = 0; i < px->t->sh->nslots; i++) {
+        sp_slot_sh_t *sh = sp_table_slot(px->t, i);
+        if (__atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)
+            && sp_pid_alive(sh->owner_pid)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int drain_done(sp_proxy_t *px, apr_time_t now)
+{
+    if (now >= px->drain_deadline) {
+        plog(px, 4, "SP0116", 0, "drain timeout: %u streams still in flight "
+             "are cut", px->active);
+        return 1;
+    }
+    if (px->active > 0) {
+        return 0;
+    }
+    return px->o.role == SP_ROLE_SERVER || !clients_left(px);
+}
+
+static void on_tick(sp_proxy_t *px, apr_time_t now)
+{
+    px->last_tick = now;
+    check_handshakes(px, now);
+    if (now - px->last_sweep >= SWEEP_INTERVAL) {
+        px->last_sweep = now;
+        sweep(px);
+    }
+    if (px->h.tick) {
+        px->h.tick(px, now, px->h.baton);
+    }
+}
+
+static void poll_once(sp_proxy_t *px, apr_interval_time_t timeout)
+{
+    const apr_pollfd_t *fds;
+    apr_int32_t n = 0, i;
+    apr_status_t rv;
+
+    rv = apr_pollset_poll(px->ps, timeout, &n, &fds);
+    sp_table_proxy_wake(px->t);
+    if (rv != APR_SUCCESS) {
+        return;  /* EINTR or timeout */
+    }
+    for (i = 0; i < n; i++) {
+        link_ctx_t *lc = fds[i].client_data;
+        if (!lc) {
+            sp_table_doorbell_drain(px->t);
+        }
+        else if (lc->listener) {
+            if (!px->draining) {
+                accept_links(px, lc);
+            }
+        }
+        else {
+            link_io(px, lc, fds[i].rtnevents);
+        }
+        /* Slots first: a burst of link input frees credit for them. */
+        process_ready(px);
+    }
+}
+
+apr_status_t sp_proxy_run(sp_proxy_t *px)
+{
+    for (;;) {
+        apr_time_t now;
+
+        if (px->stop_req) {
+            return APR_SUCCESS;
+        }
+        if (px->drain_req && !px->draining) {
+            start_drain(px);
+        }
+        process_ready(px);
+        flush_links(px);
+        now = apr_time_now();
+        if (now - px->last_tick >= TICK_INTERVAL) {
+            on_tick(px, now);
+            flush_links(px);
+        }
+        if (px->draining && drain_done(px, now)) {
+            flush_links(px);
+            return APR_SUCCESS;
+        }
+        if (sp_table_proxy_sleep(px->t)) {
+            continue;  /* something came in meanwhile */
+        }
+        poll_once(px, TICK_INTERVAL);
+    }
+}

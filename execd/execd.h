@@ -1,0 +1,57 @@
+/*
+ * execd.h -- what execd's processes share: the context the master builds
+ * before it forks the proxy and the workers.
+ *
+ *   master --fork--> proxy   (accepts links, dispatches to worker slots)
+ *          --fork--> worker 0..N-1 (one slot each, runs handlers)
+ *
+ * The master keeps root (to re-open logs and bind on reload); the proxy
+ * and the workers switch to User/Group before they touch a request.
+ */
+#ifndef EXECD_H
+#define EXECD_H
+
+#include <sys/types.h>
+#include <apr.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#include "execd_conf.h"
+#include "sp_auth.h"
+#include "sp_table.h"
+
+typedef struct execd_ctx_t {
+    apr_pool_t         *pool;
+    execd_conf_t       *conf;
+    sp_secret_t         secret;
+    sp_table_t         *table;
+    apr_array_header_t *listeners;   /* apr_socket_t * */
+    int                 foreground;
+    int                 switch_user; /* running as root with User set */
+    uid_t               uid;
+    gid_t               gid;
+} execd_ctx_t;
+
+/* execd_listen.c: binds every Listen (unix sockets get mode 0666: the
+ * shared secret is the access control).  Errors name the address. */
+apr_status_t execd_listen_all(execd_ctx_t *ctx, const char **err);
+void         execd_listen_unlink(execd_ctx_t *ctx);
+
+/* execd_proc.c: user lookup, privilege drop, daemonizing, pid file. */
+apr_status_t execd_proc_resolve_user(execd_ctx_t *ctx, const char **err);
+apr_status_t execd_proc_drop_privileges(execd_ctx_t *ctx);
+apr_status_t execd_proc_daemonize(void);
+apr_status_t execd_proc_write_pidfile(execd_ctx_t *ctx);
+void         execd_proc_remove_pidfile(execd_ctx_t *ctx);
+
+/* execd_proxy.c / execd_worker.c: bodies of the child processes; they
+ * never return. */
+void execd_proxy_main(execd_ctx_t *ctx) __attribute__((noreturn));
+void execd_worker_main(execd_ctx_t *ctx, unsigned slot)
+    __attribute__((noreturn));
+
+/* execd_master.c: forks the children and supervises them until stopped.
+ * Returns the exit code for main(). */
+int execd_master_run(execd_ctx_t *ctx);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * gen.c -- generates a reply body of a requested size from a fixed
+ * pattern: byte i is (i * 31 + 7) & 0xff.
+ *
+ *     Service /gen module:.../gen.so gen_handler
+ *
+ * ?bytes=N (required, up to 64 GiB).  Content-Length is set and the body
+ * goes out 64 KiB at a time, so the largest download costs no more
+ * memory than the smallest; a client checks the bytes without having to
+ * store them (the pattern repeats every 256 bytes).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "execd_api.h"
+
+#define GEN_CHUNK (64 * 1024)   /* a multiple of the 256-byte period */
+#define GEN_MAX   (64ULL * 1024 * 1024 * 1024)
+
+int gen_handler(execd_request *r);
+
+static int query_param(const char *q, const char *name, char *buf,
+                       size_t size)
+{
+    size_t nlen = strlen(name), len, vlen;
+    const char *amp;
+
+    while (*q) {
+        amp = strchr(q, '&');
+        len = amp ? (size_t)(amp - q) : strlen(q);
+        if (len > nlen && q[nlen] == '=' && strncmp(q, name, nlen) == 0) {
+            vlen = len - nlen - 1 < size - 1 ? len - nlen - 1 : size - 1;
+            memcpy(buf, q + nlen + 1, vlen);
+            buf[vlen] = '\0';
+            return 1;
+        }
+        if (amp == NULL) {
+            break;
+        }
+        q = amp + 1;
+    }
+    return 0;
+}
+
+/* The requested size, or -1 if absent or out of range. */
+static long long wanted_bytes(execd_request *r)
+{
+    char v[32], *end;
+    unsigned long long n;
+
+    if (!query_param(execd_query(r), "bytes", v, sizeof(v))
+        || v[0] < '0' || v[0] > '9') {
+        return -1;
+    }
+    n = strtoull(v, &end, 10);
+    return (*end == '\0' && n <= GEN_MAX) ? (long long)n : -1;
+}
+
+int gen_handler(execd_request *r)
+{
+    long long total = wanted_bytes(r), left;
+    unsigned char *buf;
+    char cl[32];
+    size_t i, n;
+
+    if (total < 0) {
+        return 400;
+    }
+    buf = execd_alloc(r, GEN_CHUNK);
+    for (i = 0; i < GEN_CHUNK; i++) {
+        buf[i] = (unsigned char)((i * 31 + 7) & 0xff);
+    }
+    snprintf(cl, sizeof(cl), "%lld", total);
+    execd_set_header(r, "Content-Type", "application/octet-stream");
+    execd_set_header(r, "Content-Length", cl);
+    for (left = total; left > 0; left -= (long long)n) {
+        n = left < GEN_CHUNK ? (size_t)left : GEN_CHUNK;
+        if (execd_write(r, buf, n) < 0) {
+            return EXECD_ABORTED;
+        }
+    }
+    return 0;
+}
