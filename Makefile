@@ -17,6 +17,7 @@ PKG_CONFIG ?= pkg-config
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 B          := build
+comma      := ,
 
 APR_CFLAGS := $(shell $(APR_CONFIG) --cflags --cppflags --includes 2>/dev/null)
 APR_LIBS   := $(shell $(APR_CONFIG) --link-ld --libs 2>/dev/null)
@@ -88,7 +89,7 @@ $(B)/handlers/%.so: execd/handlers/%.c execd/execd_api.h
 $(MOD_SO): $(MOD_SRC) $(wildcard mod_slotproxy/*.h) $(COMMON_LIB)
 	$(APXS) -c -o mod_slotproxy/mod_slotproxy.la \
 	    -Wc,"-std=gnu11 $(WARN) $(SAN) $(CFLAGS)" -Icommon \
-	    $(MOD_SRC) -Wl,"$(abspath $(COMMON_LIB))" $(SSL_LIBS) >$(B)/apxs.log 2>&1 \
+	    $(MOD_SRC) -Wl,"$(abspath $(COMMON_LIB))",$(subst $(eval) ,$(comma),$(SSL_LIBS)) >$(B)/apxs.log 2>&1 \
 	    || { cat $(B)/apxs.log; exit 1; }
 	@grep -E '(warning|error):' $(B)/apxs.log || true
 	cp mod_slotproxy/.libs/mod_slotproxy.so $@

@@ -40,6 +40,7 @@ uint32_t sp_chan_reset_code(const sp_chan_t *c)
 
 static void mark_aborted(sp_chan_t *c, uint32_t code)
 {
+    c->aborted = SP_CHAN_BY_PROXY;
     c->reset_code = code;
     c->tx_ended = 1;
     c->rx_ended = 1;
@@ -64,7 +65,7 @@ static int check_abort(sp_chan_t *c, uint32_t marks)
 
 int sp_chan_aborted(sp_chan_t *c)
 {
-    if (c->reset_code != 0 && c->tx_ended && c->rx_ended) {
+    if (c->aborted) {
         return 1;
     }
     return check_abort(c, __atomic_load_n(&slot_of(c)->marks,
@@ -199,7 +200,7 @@ apr_status_t sp_chan_put(sp_chan_t *c, uint8_t type, uint8_t flags,
     apr_status_t rv;
 
     if (c->tx_ended) {
-        return c->reset_code ? SP_EABORTED : SP_ECLOSED;
+        return c->aborted ? SP_EABORTED : SP_ECLOSED;
     }
     if (type == SP_FT_DATA) {
         rv = put_data(c, flags, payload, len);
@@ -275,12 +276,11 @@ apr_status_t sp_chan_get(sp_chan_t *c, sp_frame_hdr_t *h,
 
     for (;;) {
         if (c->rx_ended) {
-            return c->reset_code ? SP_EABORTED : APR_EOF;
+            return c->aborted ? SP_EABORTED : APR_EOF;
         }
         if (c->have_rx) {
             rv = next_in_fill(c, h, payload);
             if (rv == SP_EPROTO) {
-                mark_aborted(c, SP_RST_PROTOCOL);
                 sp_chan_abort(c, SP_RST_PROTOCOL);
                 return SP_EPROTO;
             }
@@ -357,15 +357,14 @@ void sp_chan_abort(sp_chan_t *c, uint32_t reason)
         c->tx_used = 0;
         sp_slot_set_marks(c->table, c->idx, SP_MARK_TX);
     }
-    if (!(c->tx_ended && c->rx_ended && c->reset_code)) {
+    if (!c->aborted) {
         s->owner_abort = reason;
         sp_slot_post_event(c->table, c->idx, SP_EV_ABORT);
+        c->aborted = SP_CHAN_BY_US;
+        c->reset_code = reason;
     }
     c->tx_ended = 1;
     c->rx_ended = 1;
-    if (!c->reset_code) {
-        c->reset_code = reason;
-    }
 }
 
 void sp_chan_close(sp_chan_t *c)

@@ -23,6 +23,9 @@
 #include "sp_frame.h"
 #include "sp_table.h"
 
+#define SP_CHAN_BY_PROXY 1  /* the proxy or the peer gave up: no word back */
+#define SP_CHAN_BY_US    2  /* we gave up and told the proxy */
+
 typedef struct sp_chan_t {
     sp_table_t   *table;
     unsigned      idx;
@@ -38,7 +41,8 @@ typedef struct sp_chan_t {
     /* state */
     int           tx_ended;        /* END_STREAM or reset sent */
     int           rx_ended;        /* END_STREAM or reset received */
-    uint32_t      reset_code;      /* why we were aborted */
+    uint32_t      reset_code;      /* why the stream was abandoned */
+    int           aborted;         /* 0, SP_CHAN_BY_PROXY or SP_CHAN_BY_US */
 } sp_chan_t;
 
 /* Starts a channel on slot idx for generation gen (from sp_slot_claim or,

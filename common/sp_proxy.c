@@ -860,9 +860,7 @@ static void sweep(sp_proxy_t *px)
             handle_slot(px, i, __atomic_exchange_n(&sh->events, 0,
                                                    __ATOMIC_ACQ_REL));
         }
-        if (px->o.role == SP_ROLE_CLIENT
-            && __atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)
-            && sh->owner_pid > 0 && !sp_pid_alive(sh->owner_pid)) {
+        if (px->o.role == SP_ROLE_CLIENT && sp_slot_owner_dead(px->t, i)) {
             slot_st_t *ss = &px->slots[i];
             plog(px, 4, "SP0106", 0, "slot %u: owner pid %d died mid-request;"
                  " slot reclaimed", i, (int)sh->owner_pid);
@@ -872,9 +870,7 @@ static void sweep(sp_proxy_t *px)
             ss->tx_held = 0;
             ss->tx_off = ss->tx_sub = 0;
             ss->rx_busy = 0;
-            __atomic_store_n(&sh->marks, SP_MARK_TX, __ATOMIC_RELEASE);
-            __atomic_store_n(&sh->events, 0, __ATOMIC_RELEASE);
-            sp_slot_release(px->t, i);
+            sp_slot_reclaim(px->t, i);
         }
     }
 }

@@ -199,6 +199,23 @@ void sp_slot_release(sp_table_t *t, unsigned idx)
     STORE(&s->claim, 0);
 }
 
+int sp_slot_owner_dead(sp_table_t *t, unsigned idx)
+{
+    sp_slot_sh_t *s = sp_table_slot(t, idx);
+    pid_t pid = __atomic_load_n(&s->owner_pid, __ATOMIC_ACQUIRE);
+
+    return LOAD(&s->claim) && pid > 0 && !sp_pid_alive(pid);
+}
+
+void sp_slot_reclaim(sp_table_t *t, unsigned idx)
+{
+    sp_slot_sh_t *s = sp_table_slot(t, idx);
+
+    STORE(&s->marks, SP_MARK_TX);
+    STORE(&s->events, 0);
+    sp_slot_release(t, idx);
+}
+
 /* --- signalling ---------------------------------------------------------- */
 
 void sp_slot_post_event(sp_table_t *t, unsigned idx, uint32_t ev)

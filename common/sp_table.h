@@ -149,10 +149,11 @@ unsigned char *sp_slot_rx(const sp_table_t *t, unsigned idx);
 /* --- claiming (owner side) --------------------------------------------- */
 
 /* Claims a free slot, trying `hint` first (the scoreboard index: O(1) in
- * the normal case), then scanning.  Reclaims on the way a slot whose owner
- * pid is dead.  Sets owner_pid, bumps generation, resets the marks to
- * SP_MARK_TX.  *idx and *gen get the slot and its new generation.
- * SP_ENOSLOT if none is free. */
+ * the normal case), then scanning.  Sets owner_pid and bumps the
+ * generation; clears a stale SP_MARK_ABORT.  *idx and *gen get the slot
+ * and its new generation.  SP_ENOSLOT if none is free.  A slot whose owner
+ * died stays claimed until the proxy reclaims it (sp_slot_reclaim), since
+ * only the proxy knows which stream to reset. */
 apr_status_t sp_slot_claim(sp_table_t *t, unsigned hint, unsigned *idx,
                            uint32_t *gen);
 
@@ -162,6 +163,13 @@ uint32_t sp_slot_next_gen(sp_table_t *t, unsigned idx);
 
 /* Releases a claimed slot. */
 void sp_slot_release(sp_table_t *t, unsigned idx);
+
+/* Is slot idx claimed by a process that no longer exists? */
+int sp_slot_owner_dead(sp_table_t *t, unsigned idx);
+
+/* Proxy: puts a slot whose owner died back in order (tx space free, no
+ * pending events or marks) and releases the claim. */
+void sp_slot_reclaim(sp_table_t *t, unsigned idx);
 
 /* --- signalling ---------------------------------------------------------- */
 

@@ -416,6 +416,9 @@ static int status_for_reset(sp_req_t *q, uint32_t code, const char **why)
     case SP_RST_TOOLARGE:
         *why = "the request is larger than the backend accepts";
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    case SP_RST_NOSERVICE:
+        *why = "no Service on the backend matches the path";
+        return HTTP_NOT_FOUND;
     case SP_RST_INTERNAL:
         *why = "the link or the proxy child was lost";
         return HTTP_BAD_GATEWAY;

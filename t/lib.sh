@@ -157,6 +157,13 @@ check() {
     if "$@"; then ok "$name"; else fail "$name" "failed: $*"; fi
 }
 
+# check_not NAME COMMAND...: ok if the command fails.
+check_not() {
+    local name=$1
+    shift
+    if "$@"; then fail "$name" "succeeded: $*"; else ok "$name"; fi
+}
+
 # ---------------------------------------------------------------------------
 # Files, ports
 

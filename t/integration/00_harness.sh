@@ -60,7 +60,7 @@ for mpm in event prefork; do
     check "the apache pid is gone" pid_gone "$pid"
     # shellcheck disable=SC2086 # one word per child
     check "its children are gone" _gone $kid_list
-    check "nothing listens on its port any more" sh -c "! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
+    check_not "nothing listens on its port any more" port_open "$port"
 done
 T_CTX=""
 

@@ -33,6 +33,10 @@ static Suite *(*const suites[])(void) = {
     head_suite,
     auth_suite,
     io_suite,
+    ring_suite,
+    table_suite,
+    chan_suite,
+    link_suite,
 };
 
 int main(void)

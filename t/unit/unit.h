@@ -27,6 +27,9 @@ Suite *frame_suite(void);
 Suite *head_suite(void);
 Suite *auth_suite(void);
 Suite *io_suite(void);
-/* Suites of further units (table, ring, chan, ...) are declared here. */
+Suite *ring_suite(void);
+Suite *table_suite(void);
+Suite *chan_suite(void);
+Suite *link_suite(void);
 
 #endif
