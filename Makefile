@@ -83,7 +83,7 @@ $(B)/execd: $(EXECD_OBJ) $(COMMON_LIB)
 
 $(B)/handlers/%.so: execd/handlers/%.c execd/execd_api.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iexecd -shared -o $@ $< $(SSL_LIBS)
+	$(CC) $(ALL_CFLAGS) -Iexecd -shared -o $@.tmp $< $(SSL_LIBS) && mv -f $@.tmp $@
 
 # apxs compiles beside the sources (its way); the objects are ignored by git.
 $(MOD_SO): $(MOD_SRC) $(wildcard mod_slotproxy/*.h) $(COMMON_LIB)
@@ -92,7 +92,7 @@ $(MOD_SO): $(MOD_SRC) $(wildcard mod_slotproxy/*.h) $(COMMON_LIB)
 	    $(MOD_SRC) -Wl,"$(abspath $(COMMON_LIB))",$(subst $(eval) ,$(comma),$(SSL_LIBS)) >$(B)/apxs.log 2>&1 \
 	    || { cat $(B)/apxs.log; exit 1; }
 	@grep -E '(warning|error):' $(B)/apxs.log || true
-	cp mod_slotproxy/.libs/mod_slotproxy.so $@
+	cp mod_slotproxy/.libs/mod_slotproxy.so $@.tmp && mv -f $@.tmp $@
 
 $(UNIT_BIN): $(UNIT_SRC) $(COMMON_LIB)
 	@mkdir -p $(dir $@)

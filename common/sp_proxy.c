@@ -74,7 +74,10 @@ typedef struct slot_st_t {
     apr_size_t     tx_off;        /* next frame in the held fill */
     apr_size_t     tx_sub;        /* bytes of that DATA frame already sent */
     int            inext, iprev;  /* idle list (server) */
-    unsigned       rx_busy:1, tx_held:1, idle:1, attach_pending:1, pumping:1;
+    int            pnext, pprev;  /* parked list (client) */
+    apr_time_t     park_until;
+    unsigned       rx_busy:1, tx_held:1, idle:1, attach_pending:1, pumping:1,
+                   parked:1;
 } slot_st_t;
 
 struct sp_proxy_t {
@@ -90,6 +93,7 @@ struct sp_proxy_t {
     sp_stream_t       *q_head, *q_tail;
     unsigned           q_len;
     int                idle_head;     /* -1 none */
+    int                park_head;     /* client: slots waiting for a link */
     unsigned           active;
     volatile sig_atomic_t stop_req;
     volatile sig_atomic_t drain_req;
@@ -161,6 +165,7 @@ apr_status_t sp_proxy_create(sp_proxy_t **pxp, sp_table_t *t,
     px->o = *opts;
     px->h = *hooks;
     px->idle_head = -1;
+    px->park_head = -1;
     if (px->o.high_water == 0) {
         px->o.high_water = 1024 * 1024;
     }
@@ -170,6 +175,7 @@ apr_status_t sp_proxy_create(sp_proxy_t **pxp, sp_table_t *t,
     px->slots = apr_pcalloc(p, sizeof(slot_st_t) * t->sh->nslots);
     for (i = 0; i < t->sh->nslots; i++) {
         px->slots[i].inext = px->slots[i].iprev = -1;
+        px->slots[i].pnext = px->slots[i].pprev = -1;
     }
     rv = apr_pollset_create_ex(&px->ps, 1024, p, APR_POLLSET_NOCOPY,
                                APR_POLLSET_EPOLL);
@@ -369,6 +375,7 @@ static void release_tx(sp_proxy_t *px, unsigned idx)
     ss->tx_held = 0;
     ss->tx_off = 0;
     ss->tx_sub = 0;
+    ss->park_until = 0;
     sp_slot_set_marks(px->t, idx, SP_MARK_TX);
 }
 
@@ -560,6 +567,81 @@ static void attach_server(sp_proxy_t *px, sp_stream_t *s, unsigned idx)
     deliver(px, s);
 }
 
+/* Client: is a link to backend b being connected or authenticated? */
+static int backend_connecting(sp_proxy_t *px, unsigned b)
+{
+    link_ctx_t *lc;
+
+    for (lc = px->links; lc; lc = lc->next) {
+        if (!lc->listener && lc->link->backend == b
+            && lc->link->state < SP_LINK_OPEN) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void park(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    if (ss->parked) {
+        return;
+    }
+    ss->parked = 1;
+    if (ss->park_until == 0) {  /* first wait of this request */
+        ss->park_until = apr_time_now() + px->o.handshake_timeout;
+    }
+    ss->pprev = -1;
+    ss->pnext = px->park_head;
+    if (px->park_head >= 0) {
+        px->slots[px->park_head].pprev = (int)idx;
+    }
+    px->park_head = (int)idx;
+}
+
+static void unpark(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    if (!ss->parked) {
+        return;
+    }
+    if (ss->pprev >= 0) {
+        px->slots[ss->pprev].pnext = ss->pnext;
+    }
+    else {
+        px->park_head = ss->pnext;
+    }
+    if (ss->pnext >= 0) {
+        px->slots[ss->pnext].pprev = ss->pprev;
+    }
+    ss->parked = 0;
+    ss->pnext = ss->pprev = -1;
+}
+
+/* A link opened or failed, or time passed: parked requests try again (and
+ * fail with REFUSED once no link is coming or they waited too long). */
+static void retry_parked(sp_proxy_t *px, apr_time_t now)
+{
+    int idx = px->park_head;
+
+    while (idx >= 0) {
+        int next = px->slots[idx].pnext;
+        slot_st_t *ss = &px->slots[idx];
+        sp_slot_sh_t *sh = sp_table_slot(px->t, (unsigned)idx);
+        unpark(px, (unsigned)idx);
+        if (now > ss->park_until) {
+            abort_owner(px, (unsigned)idx, sh->generation, SP_RST_REFUSED);
+            release_tx(px, (unsigned)idx);
+        }
+        else {
+            pump_tx(px, (unsigned)idx);
+        }
+        idx = next;
+    }
+}
+
 static sp_stream_t *open_client_stream(sp_proxy_t *px, unsigned idx,
                                        uint32_t gen)
 {
@@ -640,6 +722,13 @@ static int forward_frame(sp_proxy_t *px, unsigned idx, const sp_frame_hdr_t *h,
         && (!s || s->gen != h->stream)) {
         if (s) {  /* the owner moved on without telling us */
             stream_reset(px, s, SP_RST_CANCEL, 1, 0);
+        }
+        if (px->draining != 2 && (!px->h.pick_link
+                                  || !px->h.pick_link(px, sp_table_slot(
+                                         px->t, idx)->backend, px->h.baton))
+            && backend_connecting(px, sp_table_slot(px->t, idx)->backend)) {
+            park(px, idx);  /* its link is on the way: wait for it */
+            return FWD_BLOCKED;
         }
         s = open_client_stream(px, idx, h->stream);
     }
@@ -782,6 +871,7 @@ static void slot_abort(sp_proxy_t *px, unsigned idx)
              (int)sh->owner_pid, ss->stream->id, sp_reset_name(code));
         stream_reset(px, ss->stream, code, 1, 0);
     }
+    unpark(px, idx);
     if (ss->tx_held) {
         release_tx(px, idx);
     }
@@ -867,12 +957,32 @@ static void sweep(sp_proxy_t *px)
             if (ss->stream) {
                 stream_reset(px, ss->stream, SP_RST_CANCEL, 1, 0);
             }
+            unpark(px, i);
             ss->tx_held = 0;
             ss->tx_off = ss->tx_sub = 0;
             ss->rx_busy = 0;
             sp_slot_reclaim(px->t, i);
         }
     }
+}
+
+/* Did the previous proxy never take this slot's request?  True when the
+ * owner's fill is still unclaimed (SP_EV_TX pending) and starts with the
+ * HEADERS of the owner's current generation: nothing of it can have gone
+ * out, so the new proxy may send it. */
+static int untouched_request(sp_proxy_t *px, unsigned idx, uint32_t ev)
+{
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    sp_frame_hdr_t h;
+
+    if (!(ev & SP_EV_TX) || (ev & SP_EV_ABORT) || sh->tx_len
+        < SP_FRAME_HDR_LEN || sh->tx_len > px->t->sh->space_size) {
+        return 0;
+    }
+    return sp_frame_hdr_decode_slot(sp_slot_tx(px->t, idx),
+                                    sh->tx_len - SP_FRAME_HDR_LEN, &h)
+           == APR_SUCCESS
+           && h.type == SP_FT_HEADERS && h.stream == sh->generation;
 }
 
 void sp_proxy_takeover(sp_proxy_t *px)
@@ -885,7 +995,12 @@ void sp_proxy_takeover(sp_proxy_t *px)
     sp_ring_init(px->t->ring, th->nslots);
     for (i = 0; i < th->nslots; i++) {
         sp_slot_sh_t *sh = sp_table_slot(px->t, i);
-        __atomic_store_n(&sh->events, 0, __ATOMIC_RELEASE);
+        uint32_t ev = __atomic_exchange_n(&sh->events, 0, __ATOMIC_ACQ_REL);
+        if (__atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)
+            && untouched_request(px, i, ev)) {
+            handle_slot(px, i, SP_EV_TX);  /* waits for a link, if need be */
+            continue;
+        }
         __atomic_fetch_and(&sh->marks, ~SP_MARK_RX, __ATOMIC_ACQ_REL);
         if (__atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)) {
             abort_owner(px, i, sh->generation, SP_RST_INTERNAL);
@@ -1287,13 +1402,16 @@ static void link_failed(sp_proxy_t *px, link_ctx_t *lc, apr_status_t rv)
         || rv == SP_EVERSION) {
         level = 3;
     }
-    if (!lc->was_open && rv == SP_ECLOSED) {
-        level = 3;  /* closed during the handshake: usually a bad secret */
+    if (!lc->was_open && rv == SP_ECLOSED && !lc->connecting) {
+        level = 3;
+        l->close_why = "the peer closed the connection during the handshake "
+                       "(does it have the same shared secret? is it execd?)";
     }
     plog(px, level, "SP0113", rv == SP_ECLOSED ? 0 : rv,
          "link %s %s closed: %s", lc->was_open ? "with" : "to/from",
          link_name(px, l), l->close_why ? l->close_why : "no reason given");
     link_lost(px, lc);
+    retry_parked(px, apr_time_now());
 }
 
 static void finish_connect(sp_proxy_t *px, link_ctx_t *lc)
@@ -1344,6 +1462,7 @@ static void link_io(sp_proxy_t *px, link_ctx_t *lc, apr_int16_t rev)
         if (px->h.link_open) {
             px->h.link_open(px, l, px->h.baton);
         }
+        retry_parked(px, apr_time_now());
     }
 }
 
@@ -1445,6 +1564,9 @@ static void on_tick(sp_proxy_t *px, apr_time_t now)
 {
     px->last_tick = now;
     check_handshakes(px, now);
+    if (px->park_head >= 0) {
+        retry_parked(px, now);
+    }
     if (now - px->last_sweep >= SWEEP_INTERVAL) {
         px->last_sweep = now;
         sweep(px);

@@ -63,7 +63,7 @@ void execd_worker_main(execd_ctx_t *ctx, unsigned slot)
         execd_served_t res = { 0 };
         sp_chan_t c;
         apr_status_t rv = sp_chan_accept(&c, ctx->table, slot,
-                                         apr_time_from_sec(1), conf->timeout);
+                                         apr_time_from_msec(250), conf->timeout);
         if (rv == APR_TIMEUP) {
             if (getppid() != master) {
                 break;  /* the master is gone */

@@ -243,11 +243,12 @@ static void child_main(slotproxy_global_t *g)
         _exit(1);
     }
     the_proxy = ch.px;
+    /* Links first: requests the previous proxy never took wait for them. */
+    tick(ch.px, apr_time_now(), &ch);
     sp_proxy_takeover(ch.px);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, g->s, "SPX0204: proxy child pid "
                  "%" APR_PID_T_FMT " serving %u slots, %d backends", getpid(),
                  g->table->sh->nslots, g->backends->nelts);
-    tick(ch.px, apr_time_now(), &ch);
     rv = sp_proxy_run(ch.px);
     ap_log_error(APLOG_MARK, APLOG_INFO, rv, g->s, "SPX0205: proxy child pid "
                  "%" APR_PID_T_FMT " exits", getpid());
