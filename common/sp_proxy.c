@@ -1194,7 +1194,10 @@ static apr_status_t on_frame(sp_link_t *l, const sp_frame_hdr_t *h,
         return on_window(px, lc, s, h, sp_get_u32(p));
     case SP_FT_DRAIN:
         plog(px, 6, "SP0109", 0, "%s is draining: no new requests on this "
-             "link", link_name(px, l));
+             "link (%u streams finish on it)", link_name(px, l), l->nstreams);
+        if (px->o.role == SP_ROLE_CLIENT && px->h.link_draining) {
+            px->h.link_draining(px, l, px->h.baton);
+        }
         return APR_SUCCESS;
     default:
         return APR_SUCCESS;
@@ -1474,6 +1477,14 @@ static void flush_links(sp_proxy_t *px)
     for (; lc; lc = next) {
         next = lc->next;
         if (lc->connecting || lc->link->state == SP_LINK_CLOSED) {
+            continue;
+        }
+        if (lc->link->state == SP_LINK_DRAINING && lc->link->nstreams == 0
+            && sp_link_pending(lc->link) == 0) {
+            lc->link->close_why = "drained";
+            plog(px, 6, "SP0117", 0, "%s: drained link closed",
+                 link_name(px, lc->link));
+            link_lost(px, lc);
             continue;
         }
         if (sp_link_pending(lc->link) > 0) {

@@ -37,6 +37,9 @@ typedef struct sp_proxy_hooks_t {
     const char *(*backend_name)(unsigned backend, void *baton);
     /* a link closed (the client reconnects). */
     void (*link_closed)(sp_proxy_t *px, sp_link_t *l, void *baton);
+    /* client: the server sent DRAIN on l: forget it for new requests (it
+     * closes by itself once its streams are done) and open another. */
+    void (*link_draining)(sp_proxy_t *px, sp_link_t *l, void *baton);
     /* a link finished its handshake. */
     void (*link_open)(sp_proxy_t *px, sp_link_t *l, void *baton);
     /* called about every 100 ms and after each wake-up burst. */

@@ -165,20 +165,39 @@ static void link_open(sp_proxy_t *px, sp_link_t *l, void *baton)
     bs->last_logged = 0;
 }
 
-static void link_closed(sp_proxy_t *px, sp_link_t *l, void *baton)
+static void link_draining(sp_proxy_t *px, sp_link_t *l, void *baton)
 {
     child_t *ch = baton;
     backend_state_t *bs = &ch->bs[l->backend];
-    apr_time_t now = apr_time_now();
     int i;
 
     (void)px;
     for (i = 0; i < backend_at(ch, l->backend)->links; i++) {
         if (bs->links[i] == l) {
-            bs->links[i] = NULL;
+            bs->links[i] = NULL;  /* a fresh link replaces it at once */
         }
     }
-    bs->next_try = now + bs->backoff;
+    bs->next_try = 0;
+    bs->backoff = BACKOFF_MIN;
+}
+
+static void link_closed(sp_proxy_t *px, sp_link_t *l, void *baton)
+{
+    child_t *ch = baton;
+    backend_state_t *bs = &ch->bs[l->backend];
+    int i, ours = 0;
+
+    (void)px;
+    for (i = 0; i < backend_at(ch, l->backend)->links; i++) {
+        if (bs->links[i] == l) {
+            bs->links[i] = NULL;
+            ours = 1;
+        }
+    }
+    if (!ours) {
+        return;  /* a drained link, already replaced */
+    }
+    bs->next_try = apr_time_now() + bs->backoff;
     bs->backoff = bs->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX
                                                : bs->backoff * 2;
 }
@@ -233,6 +252,7 @@ static void child_main(slotproxy_global_t *g)
     hooks.backend_name = backend_name;
     hooks.link_closed = link_closed;
     hooks.link_open = link_open;
+    hooks.link_draining = link_draining;
     hooks.tick = tick;
     hooks.baton = &ch;
 
