@@ -76,6 +76,7 @@ typedef struct slot_st_t {
     int            inext, iprev;  /* idle list (server) */
     int            pnext, pprev;  /* parked list (client) */
     apr_time_t     park_until;
+    apr_time_t     progress;      /* server: last sign of life of the worker */
     unsigned       rx_busy:1, tx_held:1, idle:1, attach_pending:1, pumping:1,
                    parked:1;
 } slot_st_t;
@@ -92,6 +93,7 @@ struct sp_proxy_t {
     link_ctx_t        *links;
     sp_stream_t       *q_head, *q_tail;
     unsigned           q_len;
+    apr_array_header_t *listeners;    /* link_ctx_t * of listening sockets */
     int                idle_head;     /* -1 none */
     int                park_head;     /* client: slots waiting for a link */
     unsigned           active;
@@ -172,6 +174,7 @@ apr_status_t sp_proxy_create(sp_proxy_t **pxp, sp_table_t *t,
     if (px->o.handshake_timeout == 0) {
         px->o.handshake_timeout = apr_time_from_sec(10);
     }
+    px->listeners = apr_array_make(p, 4, sizeof(link_ctx_t *));
     px->slots = apr_pcalloc(p, sizeof(slot_st_t) * t->sh->nslots);
     for (i = 0; i < t->sh->nslots; i++) {
         px->slots[i].inext = px->slots[i].iprev = -1;
@@ -376,6 +379,7 @@ static void release_tx(sp_proxy_t *px, unsigned idx)
     ss->tx_off = 0;
     ss->tx_sub = 0;
     ss->park_until = 0;
+    ss->progress = apr_time_now();
     sp_slot_set_marks(px->t, idx, SP_MARK_TX);
 }
 
@@ -520,6 +524,7 @@ static void deliver(sp_proxy_t *px, sp_stream_t *s)
     }
     __atomic_store_n(&sh->rx_len, (uint32_t)used, __ATOMIC_RELEASE);
     ss->rx_busy = 1;
+    ss->progress = apr_time_now();
     sp_slot_set_marks(px->t, (unsigned)s->slot, SP_MARK_RX);
     if (data) {
         sp_link_t *l = s->lc->link;
@@ -903,6 +908,10 @@ static void handle_slot(sp_proxy_t *px, unsigned idx, uint32_t ev)
 {
     slot_st_t *ss = &px->slots[idx];
 
+    if (ev & (SP_EV_TX | SP_EV_RXFREE)) {
+        ss->progress = apr_time_now();
+    }
+
     if (ev & SP_EV_DEAD) {
         slot_dead(px, idx);
     }
@@ -937,11 +946,46 @@ static void process_ready(sp_proxy_t *px)
     }
 }
 
-/* Once a second: events whose ring entry was lost, and (client side)
- * slots whose owner died without a word. */
+/* Server: does the worker of slot idx owe us progress?  Not while we hold
+ * its output (the client reads slowly) nor while it waits for body bytes
+ * that have not come (the client writes slowly). */
+static int worker_owes_progress(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_stream_t *s = ss->stream;
+
+    if (!s || ss->tx_held) {
+        return 0;
+    }
+    return ss->rx_busy || (s->remote_end && s->pend_off == s->pend_len);
+}
+
+static void check_hung_worker(sp_proxy_t *px, unsigned idx, apr_time_t now)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    pid_t pid = __atomic_load_n(&sh->owner_pid, __ATOMIC_ACQUIRE);
+
+    if (!px->o.worker_timeout || !worker_owes_progress(px, idx)
+        || now - ss->progress < px->o.worker_timeout) {
+        return;
+    }
+    plog(px, 3, "SP0118", 0, "slot %u: worker pid %d made no progress for "
+         "%ld s on stream %u of %s: stream reset (TIMEOUT), worker killed",
+         idx, (int)pid, (long)apr_time_sec(now - ss->progress),
+         ss->stream->id, link_name(px, ss->stream->lc->link));
+    stream_reset(px, ss->stream, SP_RST_TIMEOUT, 1, 1);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+    }
+}
+
+/* Once a second: events whose ring entry was lost, (client side) slots
+ * whose owner died without a word, (server side) hung workers. */
 static void sweep(sp_proxy_t *px)
 {
     unsigned i, n = px->t->sh->nslots;
+    apr_time_t now = apr_time_now();
 
     for (i = 0; i < n; i++) {
         sp_slot_sh_t *sh = sp_table_slot(px->t, i);
@@ -949,6 +993,9 @@ static void sweep(sp_proxy_t *px)
         if (ev) {
             handle_slot(px, i, __atomic_exchange_n(&sh->events, 0,
                                                    __ATOMIC_ACQ_REL));
+        }
+        if (px->o.role == SP_ROLE_SERVER) {
+            check_hung_worker(px, i, now);
         }
         if (px->o.role == SP_ROLE_CLIENT && sp_slot_owner_dead(px->t, i)) {
             slot_st_t *ss = &px->slots[i];
@@ -1319,6 +1366,7 @@ apr_status_t sp_proxy_add_listener(sp_proxy_t *px, apr_socket_t *s,
     lc->pfd.reqevents = APR_POLLIN;
     lc->pfd.client_data = lc;
     (void)name;
+    APR_ARRAY_PUSH(px->listeners, link_ctx_t *) = lc;
     return apr_pollset_add(px->ps, &lc->pfd);
 }
 
@@ -1529,6 +1577,13 @@ static void start_drain(sp_proxy_t *px)
     link_ctx_t *lc;
 
     px->draining = 1;
+    {   /* stop accepting: a newer proxy (reload) or nobody takes them */
+        int i;
+        for (i = 0; i < px->listeners->nelts; i++) {
+            apr_pollset_remove(px->ps, &APR_ARRAY_IDX(px->listeners, i,
+                                                      link_ctx_t *)->pfd);
+        }
+    }
     px->drain_deadline = apr_time_now() + (px->drain_timeout > 0
                                            ? px->drain_timeout
                                            : apr_time_from_sec(30));

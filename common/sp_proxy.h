@@ -55,6 +55,11 @@ typedef struct sp_proxy_opts_t {
     unsigned            queue_max;     /* server: streams waiting for a worker */
     apr_size_t          high_water;    /* link output bytes before slots wait */
     apr_interval_time_t handshake_timeout;
+    /* server: a worker that owes progress (it has input waiting, or the
+     * whole request) and makes none for this long is hung: its stream is
+     * reset with TIMEOUT and the worker killed (SIGKILL; its supervisor
+     * replaces it).  0 = never. */
+    apr_interval_time_t worker_timeout;
 } sp_proxy_opts_t;
 
 /* Settings derived from a table: max_frame = space - frame header (so a

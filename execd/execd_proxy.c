@@ -69,6 +69,7 @@ void execd_proxy_main(execd_ctx_t *ctx)
     sp_proxy_default_settings(ctx->table, &opts.settings);
     opts.queue_max = (unsigned)ctx->conf->queue_size;
     opts.high_water = 1024 * 1024;
+    opts.worker_timeout = ctx->conf->timeout;
     hooks.log = log_cb;
     the_drain_timeout = ctx->conf->drain_timeout;
 
