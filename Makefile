@@ -135,3 +135,29 @@ install: all
 clean:
 	rm -rf $(B) mod_slotproxy/*.lo mod_slotproxy/*.slo mod_slotproxy/*.o \
 	       mod_slotproxy/*.la mod_slotproxy/.libs
+
+# --- benchmark (t/bench/): `make bench` builds everything, then t/bench/run.sh
+# installs what it lacks (wrk, libfcgi-dev), builds the rules below and runs.
+BENCH_BIN := $(B)/bench/mod_bench_limit.so $(B)/bench/fcgi_app $(B)/bench/handoff
+
+.PHONY: bench bench-build
+bench: all
+	@t/bench/run.sh
+
+bench-build: $(BENCH_BIN)
+
+$(B)/bench/mod_bench_limit.so: t/bench/mod_bench_limit.c
+	@mkdir -p $(dir $@)
+	$(APXS) -c -o t/bench/mod_bench_limit.la -Wc,"$(WARN) $(CFLAGS)" $< \
+	    >$(B)/bench/apxs.log 2>&1 || { cat $(B)/bench/apxs.log; exit 1; }
+	@grep -E '(warning|error):' $(B)/bench/apxs.log || true
+	cp t/bench/.libs/mod_bench_limit.so $@.tmp && mv -f $@.tmp $@
+
+$(B)/bench/fcgi_app: t/bench/fcgi_app.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -o $@ $< -lfcgi
+
+$(B)/bench/handoff: t/bench/handoff.c $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -pthread -o $@ $< $(COMMON_LIB) $(APU_LIBS) $(APR_LIBS) \
+	      $(SSL_LIBS)

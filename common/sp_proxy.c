@@ -47,6 +47,9 @@ struct sp_stream_t {
     uint32_t       gen;
     int64_t        send_credit;   /* DATA bytes we may send */
     int64_t        recv_left;     /* DATA bytes the peer may send */
+    unsigned char *replay;        /* client: copy of a body-less request's
+                                   * head, to resend if REFUSED unstarted */
+    uint32_t       replay_len;
     unsigned char *pend;          /* slot-format frames [pend_off, pend_len) */
     apr_size_t     pend_off, pend_len, pend_cap;
     unsigned       head_sent:1, head_seen:1, local_end:1, remote_end:1,
@@ -67,6 +70,8 @@ struct link_ctx_t {
     int            connecting;
     int            was_open;
     int            listener;      /* this entry is a listening socket */
+    int            zombie;        /* closed, kept for streams whose whole
+                                   * reply came and awaits delivery */
 };
 
 typedef struct slot_st_t {
@@ -77,6 +82,10 @@ typedef struct slot_st_t {
     int            pnext, pprev;  /* parked list (client) */
     apr_time_t     park_until;
     apr_time_t     progress;      /* server: last sign of life of the worker */
+    unsigned char *replay;        /* client: a refused head waiting for a link */
+    uint32_t       replay_len;
+    uint32_t       replay_gen;
+    int            replays;       /* resends of this request so far */
     unsigned       rx_busy:1, tx_held:1, idle:1, attach_pending:1, pumping:1,
                    parked:1;
 } slot_st_t;
@@ -108,6 +117,8 @@ struct sp_proxy_t {
 static void stream_free(sp_proxy_t *px, sp_stream_t *s);
 static void pump_tx(sp_proxy_t *px, unsigned idx);
 static void link_lost(sp_proxy_t *px, link_ctx_t *lc);
+static void try_replay(sp_proxy_t *px, unsigned idx);
+static void link_ctx_unlink(sp_proxy_t *px, link_ctx_t *lc);
 
 /* --- logging ------------------------------------------------------------- */
 
@@ -461,8 +472,13 @@ static void stream_free(sp_proxy_t *px, sp_stream_t *s)
             worker_ready(px, idx);
         }
     }
+    free(s->replay);
     free(s->pend);
     free(s);
+    if (lc->zombie && lc->link->nstreams == 0) {
+        link_ctx_unlink(px, lc);
+        apr_pool_destroy(lc->pool);
+    }
 }
 
 /* Abandons a stream: RESET to the peer (unless it is finished or code is
@@ -637,8 +653,18 @@ static void retry_parked(sp_proxy_t *px, apr_time_t now)
         sp_slot_sh_t *sh = sp_table_slot(px->t, (unsigned)idx);
         unpark(px, (unsigned)idx);
         if (now > ss->park_until) {
-            abort_owner(px, (unsigned)idx, sh->generation, SP_RST_REFUSED);
-            release_tx(px, (unsigned)idx);
+            abort_owner(px, (unsigned)idx, ss->replay ? ss->replay_gen
+                                                      : sh->generation,
+                        SP_RST_REFUSED);
+            free(ss->replay);
+            ss->replay = NULL;
+            if (ss->tx_held) {
+                release_tx(px, (unsigned)idx);
+            }
+            ss->park_until = 0;
+        }
+        else if (ss->replay) {
+            try_replay(px, (unsigned)idx);
         }
         else {
             pump_tx(px, (unsigned)idx);
@@ -670,6 +696,56 @@ static sp_stream_t *open_client_stream(sp_proxy_t *px, unsigned idx,
     s->gen = gen;
     px->slots[idx].stream = s;
     return s;
+}
+
+/* Client: sends again, on a usable link, a body-less request that a
+ * draining server refused before starting it.  The owner never knows. */
+static void try_replay(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    sp_link_t *l;
+    sp_stream_t *s;
+
+    if (!__atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)
+        || sh->generation != ss->replay_gen || ss->stream) {
+        free(ss->replay);  /* the owner has moved on */
+        ss->replay = NULL;
+        return;
+    }
+    l = px->h.pick_link ? px->h.pick_link(px, sh->backend, px->h.baton)
+                        : NULL;
+    if (!l) {
+        if (backend_connecting(px, sh->backend)) {
+            park(px, idx);
+            return;
+        }
+        abort_owner(px, idx, ss->replay_gen, SP_RST_REFUSED);
+        free(ss->replay);
+        ss->replay = NULL;
+        return;
+    }
+    s = stream_new(px, l->owner_data, l->next_stream);
+    if (!s) {
+        abort_owner(px, idx, ss->replay_gen, SP_RST_INTERNAL);
+        free(ss->replay);
+        ss->replay = NULL;
+        return;
+    }
+    l->next_stream += 2;
+    s->slot = (int)idx;
+    s->gen = ss->replay_gen;
+    ss->stream = s;
+    ss->park_until = 0;
+    sp_link_queue(l, SP_FT_HEADERS, SP_FF_END_STREAM, s->id, ss->replay,
+                  ss->replay_len);
+    s->head_sent = 1;
+    s->local_end = 1;
+    s->replay = ss->replay;  /* kept in case this link refuses it too */
+    s->replay_len = ss->replay_len;
+    ss->replay = NULL;
+    plog(px, 7, "SP0119", 0, "slot %u: refused request resent as stream %u "
+         "on %s", idx, s->id, link_name(px, l));
 }
 
 enum { FWD_DONE, FWD_BLOCKED };
@@ -756,6 +832,12 @@ static int forward_frame(sp_proxy_t *px, unsigned idx, const sp_frame_hdr_t *h,
         sp_link_queue(l, SP_FT_HEADERS, h->flags & SP_FF_END_STREAM, s->id,
                       p, h->length);
         s->head_sent = 1;
+        ss->replays = 0;
+        if (px->o.role == SP_ROLE_CLIENT && (h->flags & SP_FF_END_STREAM)
+            && (s->replay = malloc(h->length ? h->length : 1)) != NULL) {
+            memcpy(s->replay, p, h->length);
+            s->replay_len = h->length;
+        }
         break;
     case SP_FT_DATA:
         if (!s->head_sent) {
@@ -1164,6 +1246,19 @@ static apr_status_t on_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code)
         stream_free(px, s);
         return APR_SUCCESS;
     }
+    if (px->o.role == SP_ROLE_CLIENT && code == SP_RST_REFUSED && s->replay
+        && !s->head_seen && s->slot >= 0 && px->slots[s->slot].replays < 3) {
+        unsigned idx = (unsigned)s->slot;
+        slot_st_t *ss = &px->slots[idx];
+        ss->replays++;
+        ss->replay = s->replay;
+        ss->replay_len = s->replay_len;
+        ss->replay_gen = s->gen;
+        s->replay = NULL;
+        stream_free(px, s);
+        try_replay(px, idx);
+        return APR_SUCCESS;
+    }
     plog(px, code == SP_RST_CANCEL || code == SP_RST_NO_ERROR ? 7 : 6,
          "SP0108", 0, "stream %u reset by %s: %s", s->id,
          link_name(px, s->lc->link), sp_reset_name(code));
@@ -1417,11 +1512,15 @@ apr_status_t sp_proxy_connect(sp_proxy_t *px, apr_sockaddr_t *sa,
     return APR_SUCCESS;
 }
 
-/* The link is gone: every stream on it fails, the owner learns why. */
+/* The link is gone: every stream on it fails and its owner learns why,
+ * except (client side) a stream whose whole reply has come: it is still
+ * delivered, and the link's memory is kept until the last such is done. */
 static void link_lost(sp_proxy_t *px, link_ctx_t *lc)
 {
     sp_link_t *l = lc->link;
     apr_hash_index_t *hi;
+    apr_array_header_t *doomed;
+    int i, kept = 0;
 
     if (lc->registered) {
         apr_pollset_remove(px->ps, &lc->pfd);
@@ -1430,18 +1529,33 @@ static void link_lost(sp_proxy_t *px, link_ctx_t *lc)
     if (l->state != SP_LINK_CLOSED) {
         sp_link_close(l, NULL);
     }
-    for (hi = apr_hash_first(NULL, lc->streams); hi;
-         hi = apr_hash_first(NULL, lc->streams)) {
+    doomed = apr_array_make(lc->pool, 16, sizeof(sp_stream_t *));
+    for (hi = apr_hash_first(lc->pool, lc->streams); hi;
+         hi = apr_hash_next(hi)) {
         sp_stream_t *s = apr_hash_this_val(hi);
-        stream_reset(px, s, px->o.role == SP_ROLE_CLIENT ? SP_RST_INTERNAL
-                                                         : SP_RST_CANCEL,
-                     0, 1);
+        if (px->o.role == SP_ROLE_CLIENT && s->remote_end && s->slot >= 0) {
+            s->send_closed = 1;  /* the rest of its body has nowhere to go */
+            unblock_stream(s);
+            kept++;
+            continue;
+        }
+        APR_ARRAY_PUSH(doomed, sp_stream_t *) = s;
     }
-    link_ctx_unlink(px, lc);
+    if (kept) {
+        lc->zombie = 1;
+    }
+    for (i = 0; i < doomed->nelts; i++) {
+        stream_reset(px, APR_ARRAY_IDX(doomed, i, sp_stream_t *),
+                     px->o.role == SP_ROLE_CLIENT ? SP_RST_INTERNAL
+                                                  : SP_RST_CANCEL, 0, 1);
+    }
     if (px->h.link_closed) {
         px->h.link_closed(px, l, px->h.baton);
     }
-    apr_pool_destroy(lc->pool);
+    if (!kept) {
+        link_ctx_unlink(px, lc);
+        apr_pool_destroy(lc->pool);
+    }
 }
 
 static void link_failed(sp_proxy_t *px, link_ctx_t *lc, apr_status_t rv)
@@ -1613,6 +1727,19 @@ static int clients_left(sp_proxy_t *px)
     return 0;
 }
 
+static int output_left(sp_proxy_t *px)
+{
+    link_ctx_t *lc;
+
+    for (lc = px->links; lc; lc = lc->next) {
+        if (!lc->connecting && lc->link->state != SP_LINK_CLOSED
+            && sp_link_pending(lc->link) > 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int drain_done(sp_proxy_t *px, apr_time_t now)
 {
     if (now >= px->drain_deadline) {
@@ -1620,8 +1747,8 @@ static int drain_done(sp_proxy_t *px, apr_time_t now)
              "are cut", px->active);
         return 1;
     }
-    if (px->active > 0) {
-        return 0;
+    if (px->active > 0 || output_left(px)) {
+        return 0;  /* a reply not yet written is not finished */
     }
     return px->o.role == SP_ROLE_SERVER || !clients_left(px);
 }
@@ -1671,6 +1798,44 @@ static void poll_once(sp_proxy_t *px, apr_interval_time_t timeout)
     }
 }
 
+/* Before a drained proxy exits: half-close every link and read what the
+ * peer still sends until it closes (at most 2 s).  Closing a socket with
+ * unread input makes the kernel send RST, which can destroy the end of a
+ * reply the peer has not read yet. */
+static void linger_links(sp_proxy_t *px)
+{
+    apr_time_t until = apr_time_now() + apr_time_from_sec(2);
+    link_ctx_t *lc;
+    char junk[16384];
+
+    for (lc = px->links; lc; lc = lc->next) {
+        if (!lc->connecting && lc->link->state != SP_LINK_CLOSED) {
+            apr_socket_shutdown(lc->link->sock, APR_SHUTDOWN_WRITE);
+        }
+    }
+    while (apr_time_now() < until) {
+        int open = 0;
+        for (lc = px->links; lc; lc = lc->next) {
+            apr_size_t n = sizeof(junk);
+            apr_status_t rv;
+            if (lc->connecting || lc->link->state == SP_LINK_CLOSED) {
+                continue;
+            }
+            rv = apr_socket_recv(lc->link->sock, junk, &n);
+            if (APR_STATUS_IS_EAGAIN(rv) || (rv == APR_SUCCESS && n > 0)) {
+                open = 1;
+            }
+            else {
+                sp_link_close(lc->link, "drained");
+            }
+        }
+        if (!open) {
+            return;
+        }
+        apr_sleep(apr_time_from_msec(5));
+    }
+}
+
 apr_status_t sp_proxy_run(sp_proxy_t *px)
 {
     for (;;) {
@@ -1690,7 +1855,7 @@ apr_status_t sp_proxy_run(sp_proxy_t *px)
             flush_links(px);
         }
         if (px->draining && drain_done(px, now)) {
-            flush_links(px);
+            linger_links(px);
             return APR_SUCCESS;
         }
         if (sp_table_proxy_sleep(px->t)) {

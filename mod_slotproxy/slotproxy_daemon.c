@@ -172,13 +172,15 @@ static void link_draining(sp_proxy_t *px, sp_link_t *l, void *baton)
     int i;
 
     (void)px;
+    bs->backoff = BACKOFF_MIN;
     for (i = 0; i < backend_at(ch, l->backend)->links; i++) {
         if (bs->links[i] == l) {
-            bs->links[i] = NULL;  /* a fresh link replaces it at once */
+            /* A fresh link replaces it at once: requests that come before
+             * it is up wait for it (they see a link being connected). */
+            bs->links[i] = NULL;
+            connect_backend(ch, l->backend, i, apr_time_now());
         }
     }
-    bs->next_try = 0;
-    bs->backoff = BACKOFF_MIN;
 }
 
 static void link_closed(sp_proxy_t *px, sp_link_t *l, void *baton)

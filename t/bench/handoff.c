@@ -1,0 +1,546 @@
+/*
+ * handoff.c -- micro-benchmark of the slot handoff alone, beside the raw
+ * mechanisms it is built from, all measured in one run between two
+ * processes (parent and a forked child) bouncing a 64-byte message.
+ *
+ *     handoff [ROUND_TRIPS]          (default 200000 per case)
+ *
+ * Cases, each timed by the parent for every round trip:
+ *
+ *   slot, busy proxy   one request's worth of the owner's slot API against
+ *                      a stand-in proxy that busy-polls the ready ring.
+ *                      Owner (parent), per round trip:
+ *                        sp_slot_claim(slot 0) -> sp_chan_open ->
+ *                        sp_chan_put(DATA, 64 B, END_STREAM)  [copy into
+ *                        the tx space, SP_EV_TX, slot onto the ready ring,
+ *                        doorbell only if the proxy sleeps] ->
+ *                        sp_chan_get  [sp_slot_wait_marks: spin, then
+ *                        futex sleep] -> check the 64 bytes ->
+ *                        sp_chan_close [SP_EV_RXFREE] -> sp_slot_release.
+ *                      Proxy (child): sp_table_next_ready in a busy loop;
+ *                        on SP_EV_TX decodes the tx fill, copies the 64
+ *                        bytes into an rx fill (one DATA frame, END_STREAM,
+ *                        the owner's generation) and sp_slot_set_marks(TX |
+ *                        RX), which wakes the owner with FUTEX_WAKE only if
+ *                        it went to sleep.  SP_EV_RXFREE needs no answer.
+ *                      No link, no socket, no execd: the two hops an Apache
+ *                      request makes to its proxy and back, nothing more.
+ *   slot, sleeping     the same, but the proxy waits as sp_proxy_run does
+ *   proxy              when the ring is empty: sp_table_proxy_sleep, then
+ *                      poll() on the doorbell (eventfd), sp_table_proxy_wake,
+ *                      sp_table_doorbell_drain.  This is what an idle or
+ *                      lightly loaded proxy costs per request.
+ *   shm spin           the floor: a 64-byte buffer and a sequence word in
+ *                      shared memory, both sides busy-polling.
+ *   sem_t              raw process-shared semaphores (two sem_t in shared
+ *                      memory): copy 64 bytes, sem_post, sem_wait.
+ *   unix socket        socketpair(AF_UNIX, SOCK_STREAM): write 64 bytes,
+ *                      read 64 bytes back, on each side.
+ *
+ * Printed: mean, p50 and p99 nanoseconds per round trip (each round trip
+ * is timed with CLOCK_MONOTONIC by the parent; the first 2% are a warm-up
+ * and not counted), and each case's ratio to the sem_t ping-pong.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_time.h>
+
+#include "sp_chan.h"
+#include "sp_errors.h"
+#include "sp_frame.h"
+#include "sp_table.h"
+
+#define MSG_LEN   64
+#define SPACE     SP_SPACE_DEFAULT
+#define TIMEOUT   apr_time_from_sec(10)
+
+typedef struct result_t {
+    const char *name;
+    double mean, p50, p99;
+    int ok;
+} result_t;
+
+static long rounds = 200000;
+static uint64_t *samples;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *shared_alloc(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+
+    if (p == MAP_FAILED) {
+        perror("handoff: mmap");
+        exit(1);
+    }
+    memset(p, 0, n);
+    return p;
+}
+
+static void fill_msg(unsigned char *m, long i)
+{
+    int k;
+
+    for (k = 0; k < MSG_LEN; k++) {
+        m[k] = (unsigned char)(i + k);
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Summarises samples[warm .. rounds). */
+static void summarise(result_t *r)
+{
+    long warm = rounds / 50, n = rounds - warm, i;
+    uint64_t *s = samples + warm;
+    double sum = 0;
+
+    for (i = 0; i < n; i++) {
+        sum += (double)s[i];
+    }
+    qsort(s, (size_t)n, sizeof(*s), cmp_u64);
+    r->mean = sum / (double)n;
+    r->p50 = (double)s[n / 2];
+    r->p99 = (double)s[(n * 99) / 100];
+}
+
+static int reap(pid_t pid)
+{
+    int status;
+
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* --- slot handoff ----------------------------------------------------------- */
+
+typedef struct slot_ctl_t {
+    volatile uint32_t stop;
+} slot_ctl_t;
+
+/* Stand-in proxy: answers one tx fill with one rx fill carrying the same
+ * DATA payload back, stamped with the owner's generation. */
+static int proxy_answer(sp_table_t *t, unsigned idx)
+{
+    sp_slot_sh_t *s = sp_table_slot(t, idx);
+    const unsigned char *tx = sp_slot_tx(t, idx);
+    unsigned char *rx = sp_slot_rx(t, idx);
+    uint32_t len = __atomic_load_n(&s->tx_len, __ATOMIC_ACQUIRE);
+    sp_frame_hdr_t h;
+
+    if (len < SP_FRAME_HDR_LEN || len > SPACE
+        || sp_frame_hdr_decode_slot(tx, len - SP_FRAME_HDR_LEN, &h)
+           != APR_SUCCESS
+        || h.type != SP_FT_DATA || h.length != MSG_LEN) {
+        return -1;
+    }
+    h.flags = SP_FF_END_STREAM;
+    sp_frame_hdr_encode(rx, &h);
+    memcpy(rx + SP_FRAME_HDR_LEN, tx + SP_FRAME_HDR_LEN, h.length);
+    __atomic_store_n(&s->rx_len, SP_FRAME_HDR_LEN + h.length,
+                     __ATOMIC_RELEASE);
+    sp_slot_set_marks(t, idx, SP_MARK_TX | SP_MARK_RX);
+    return 0;
+}
+
+static int proxy_take_all(sp_table_t *t)
+{
+    unsigned idx;
+    uint32_t ev;
+
+    while (sp_table_next_ready(t, &idx, &ev) == APR_SUCCESS) {
+        if ((ev & SP_EV_TX) && proxy_answer(t, idx) != 0) {
+            fprintf(stderr, "handoff: proxy: bad tx fill in slot %u\n", idx);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void proxy_main(sp_table_t *t, slot_ctl_t *ctl, int sleeping)
+{
+    struct pollfd pfd;
+
+    pfd.fd = t->doorbell;
+    pfd.events = POLLIN;
+    for (;;) {
+        if (proxy_take_all(t) != 0) {
+            _exit(1);
+        }
+        if (__atomic_load_n(&ctl->stop, __ATOMIC_ACQUIRE)) {
+            _exit(0);
+        }
+        if (!sleeping || sp_table_proxy_sleep(t)) {
+            continue;
+        }
+        poll(&pfd, 1, 100);
+        sp_table_proxy_wake(t);
+        sp_table_doorbell_drain(t);
+    }
+}
+
+/* One request's round trip on the owner side; 0 if the reply was ours. */
+static int owner_round_trip(sp_table_t *t, const unsigned char *msg)
+{
+    const unsigned char *p;
+    sp_frame_hdr_t h;
+    sp_chan_t c;
+    unsigned idx;
+    uint32_t gen;
+    int rc = -1;
+
+    if (sp_slot_claim(t, 0, &idx, &gen) != APR_SUCCESS) {
+        return -1;
+    }
+    sp_chan_open(&c, t, idx, gen, TIMEOUT);
+    if (sp_chan_put(&c, SP_FT_DATA, SP_FF_END_STREAM, msg, MSG_LEN)
+        == APR_SUCCESS
+        && sp_chan_get(&c, &h, &p, 0) == APR_SUCCESS
+        && h.type == SP_FT_DATA && h.length == MSG_LEN
+        && memcmp(p, msg, MSG_LEN) == 0) {
+        rc = 0;
+    }
+    sp_chan_close(&c);
+    sp_slot_release(t, idx);
+    return rc;
+}
+
+static void bench_slot(result_t *r, apr_pool_t *pool, int sleeping)
+{
+    unsigned char msg[MSG_LEN];
+    slot_ctl_t *ctl = shared_alloc(sizeof(*ctl));
+    sp_table_t *t;
+    pid_t pid;
+    long i;
+
+    r->ok = 0;
+    if (sp_table_create(&t, 1, SPACE, pool) != APR_SUCCESS) {
+        fprintf(stderr, "handoff: sp_table_create failed\n");
+        return;
+    }
+    if ((pid = fork()) < 0) {
+        perror("handoff: fork");
+        return;
+    }
+    if (pid == 0) {
+        proxy_main(t, ctl, sleeping);
+    }
+    r->ok = 1;
+    for (i = 0; i < rounds; i++) {
+        uint64_t t0;
+        fill_msg(msg, i);
+        t0 = now_ns();
+        if (owner_round_trip(t, msg) != 0) {
+            fprintf(stderr, "handoff: %s: round trip %ld failed\n", r->name, i);
+            r->ok = 0;
+            break;
+        }
+        samples[i] = now_ns() - t0;
+    }
+    __atomic_store_n(&ctl->stop, 1, __ATOMIC_RELEASE);
+    sp_slot_post_event(t, 0, SP_EV_ABORT);  /* rings a sleeping proxy */
+    if (reap(pid) != 0) {
+        r->ok = 0;
+    }
+    munmap(ctl, sizeof(*ctl));
+    if (r->ok) {
+        summarise(r);
+    }
+}
+
+/* --- shared-memory spin ------------------------------------------------------ */
+
+typedef struct spin_sh_t {
+    volatile uint64_t ping;            /* round number, written by parent */
+    char pad0[56];
+    volatile uint64_t pong;            /* round number, written by child */
+    char pad1[56];
+    unsigned char req[MSG_LEN];
+    unsigned char rep[MSG_LEN];
+} spin_sh_t;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void bench_spin(result_t *r)
+{
+    spin_sh_t *sh = shared_alloc(sizeof(*sh));
+    unsigned char msg[MSG_LEN];
+    pid_t pid;
+    long i;
+
+    if ((pid = fork()) < 0) {
+        perror("handoff: fork");
+        r->ok = 0;
+        return;
+    }
+    if (pid == 0) {
+        uint64_t n;
+        for (n = 1; n <= (uint64_t)rounds; n++) {
+            while (__atomic_load_n(&sh->ping, __ATOMIC_ACQUIRE) != n) {
+                cpu_relax();
+            }
+            memcpy(sh->rep, sh->req, MSG_LEN);
+            __atomic_store_n(&sh->pong, n, __ATOMIC_RELEASE);
+        }
+        _exit(0);
+    }
+    r->ok = 1;
+    for (i = 0; i < rounds; i++) {
+        uint64_t t0;
+        fill_msg(msg, i);
+        t0 = now_ns();
+        memcpy(sh->req, msg, MSG_LEN);
+        __atomic_store_n(&sh->ping, (uint64_t)i + 1, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&sh->pong, __ATOMIC_ACQUIRE) != (uint64_t)i + 1) {
+            cpu_relax();
+        }
+        r->ok &= memcmp(sh->rep, msg, MSG_LEN) == 0;
+        samples[i] = now_ns() - t0;
+    }
+    if (reap(pid) != 0) {
+        r->ok = 0;
+    }
+    munmap(sh, sizeof(*sh));
+    if (r->ok) {
+        summarise(r);
+    }
+}
+
+/* --- sem_t ------------------------------------------------------------------- */
+
+typedef struct sem_sh_t {
+    sem_t to_child;
+    sem_t to_parent;
+    unsigned char req[MSG_LEN];
+    unsigned char rep[MSG_LEN];
+} sem_sh_t;
+
+static int sem_wait_intr(sem_t *s)
+{
+    while (sem_wait(s) != 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void bench_sem(result_t *r)
+{
+    sem_sh_t *sh = shared_alloc(sizeof(*sh));
+    unsigned char msg[MSG_LEN];
+    pid_t pid;
+    long i;
+
+    r->ok = 0;
+    if (sem_init(&sh->to_child, 1, 0) != 0
+        || sem_init(&sh->to_parent, 1, 0) != 0) {
+        perror("handoff: sem_init");
+        return;
+    }
+    if ((pid = fork()) < 0) {
+        perror("handoff: fork");
+        return;
+    }
+    if (pid == 0) {
+        for (i = 0; i < rounds; i++) {
+            if (sem_wait_intr(&sh->to_child) != 0) {
+                _exit(1);
+            }
+            memcpy(sh->rep, sh->req, MSG_LEN);
+            sem_post(&sh->to_parent);
+        }
+        _exit(0);
+    }
+    r->ok = 1;
+    for (i = 0; i < rounds; i++) {
+        uint64_t t0;
+        fill_msg(msg, i);
+        t0 = now_ns();
+        memcpy(sh->req, msg, MSG_LEN);
+        sem_post(&sh->to_child);
+        if (sem_wait_intr(&sh->to_parent) != 0) {
+            r->ok = 0;
+            break;
+        }
+        r->ok &= memcmp(sh->rep, msg, MSG_LEN) == 0;
+        samples[i] = now_ns() - t0;
+    }
+    if (reap(pid) != 0) {
+        r->ok = 0;
+    }
+    sem_destroy(&sh->to_child);
+    sem_destroy(&sh->to_parent);
+    munmap(sh, sizeof(*sh));
+    if (r->ok) {
+        summarise(r);
+    }
+}
+
+/* --- UNIX socket ------------------------------------------------------------- */
+
+static int full_io(int fd, unsigned char *buf, size_t n, int writing)
+{
+    size_t done = 0;
+    ssize_t k;
+
+    while (done < n) {
+        k = writing ? write(fd, buf + done, n - done)
+                    : read(fd, buf + done, n - done);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return -1;
+        }
+        done += (size_t)k;
+    }
+    return 0;
+}
+
+static void bench_unix(result_t *r)
+{
+    unsigned char msg[MSG_LEN], back[MSG_LEN];
+    int sv[2];
+    pid_t pid;
+    long i;
+
+    r->ok = 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+        perror("handoff: socketpair");
+        return;
+    }
+    if ((pid = fork()) < 0) {
+        perror("handoff: fork");
+        return;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        for (i = 0; i < rounds; i++) {
+            if (full_io(sv[1], back, MSG_LEN, 0) != 0
+                || full_io(sv[1], back, MSG_LEN, 1) != 0) {
+                _exit(1);
+            }
+        }
+        _exit(0);
+    }
+    close(sv[1]);
+    r->ok = 1;
+    for (i = 0; i < rounds; i++) {
+        uint64_t t0;
+        fill_msg(msg, i);
+        t0 = now_ns();
+        if (full_io(sv[0], msg, MSG_LEN, 1) != 0
+            || full_io(sv[0], back, MSG_LEN, 0) != 0) {
+            r->ok = 0;
+            break;
+        }
+        r->ok &= memcmp(back, msg, MSG_LEN) == 0;
+        samples[i] = now_ns() - t0;
+    }
+    close(sv[0]);
+    if (reap(pid) != 0) {
+        r->ok = 0;
+    }
+    if (r->ok) {
+        summarise(r);
+    }
+}
+
+/* --- main -------------------------------------------------------------------- */
+
+static void print_row(const result_t *r, const result_t *sem)
+{
+    if (!r->ok) {
+        printf("| %-22s | %10s | %10s | %10s | %8s |\n", r->name, "FAILED", "-",
+               "-", "-");
+        return;
+    }
+    printf("| %-22s | %10.0f | %10.0f | %10.0f | ", r->name, r->mean, r->p50,
+           r->p99);
+    if (sem->ok) {
+        printf("%7.2fx |\n", r->mean / sem->mean);
+    }
+    else {
+        printf("%8s |\n", "-");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    result_t res[] = {
+        { "slot, busy proxy", 0, 0, 0, 0 },
+        { "slot, sleeping proxy", 0, 0, 0, 0 },
+        { "shm spin (floor)", 0, 0, 0, 0 },
+        { "sem_t ping-pong", 0, 0, 0, 0 },
+        { "unix socket ping-pong", 0, 0, 0, 0 },
+    };
+    result_t *sem = &res[3];
+    apr_pool_t *pool;
+    size_t i;
+    int failed = 0;
+
+    if (argc > 1 && (rounds = atol(argv[1])) < 1000) {
+        fprintf(stderr, "usage: handoff [ROUND_TRIPS >= 1000]\n");
+        return 2;
+    }
+    samples = calloc((size_t)rounds, sizeof(*samples));
+    if (!samples || apr_initialize() != APR_SUCCESS
+        || apr_pool_create(&pool, NULL) != APR_SUCCESS) {
+        fprintf(stderr, "handoff: out of memory\n");
+        return 1;
+    }
+    bench_slot(&res[0], pool, 0);
+    bench_slot(&res[1], pool, 1);
+    bench_spin(&res[2]);
+    bench_sem(&res[3]);
+    bench_unix(&res[4]);
+
+    printf("64-byte round trips between two processes, %ld each "
+           "(ns per round trip)\n\n", rounds);
+    printf("| %-22s | %10s | %10s | %10s | %8s |\n", "case", "mean ns",
+           "p50 ns", "p99 ns", "/sem_t");
+    printf("|%s|%s|%s|%s|%s|\n", "------------------------", "-----------:",
+           "-----------:", "-----------:", "---------:");
+    for (i = 0; i < sizeof(res) / sizeof(res[0]); i++) {
+        print_row(&res[i], sem);
+        failed |= !res[i].ok;
+    }
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return failed;
+}
