@@ -428,6 +428,27 @@ static apr_status_t parse_input(sp_link_t *l)
     return rv;
 }
 
+apr_status_t sp_link_feed(sp_link_t *l, const void *buf, apr_size_t len)
+{
+    const unsigned char *p = buf;
+
+    while (len > 0 && l->state != SP_LINK_CLOSED) {
+        apr_size_t n = l->in_cap - l->in_len;
+        apr_status_t rv;
+        if (n > len) {
+            n = len;
+        }
+        memcpy(l->in + l->in_len, p, n);
+        l->in_len += n;
+        p += n;
+        len -= n;
+        if ((rv = parse_input(l)) != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t sp_link_on_readable(sp_link_t *l)
 {
     int rounds;

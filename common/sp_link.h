@@ -101,6 +101,11 @@ apr_status_t sp_link_create(sp_link_t **l, apr_socket_t *sock, sp_role_e role,
  * any non-success. */
 apr_status_t sp_link_on_readable(sp_link_t *l);
 
+/* Parses bytes as if they had been read from the socket (what
+ * sp_link_on_readable does with what it reads; also the fuzzing entry).
+ * Same returns as sp_link_on_readable, except SP_ECLOSED. */
+apr_status_t sp_link_feed(sp_link_t *l, const void *buf, apr_size_t len);
+
 /* Writes queued output.  APR_SUCCESS (want_write tells whether some is
  * left) or a socket error. */
 apr_status_t sp_link_flush(sp_link_t *l);
