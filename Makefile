@@ -23,8 +23,8 @@ APR_CFLAGS := $(shell $(APR_CONFIG) --cflags --cppflags --includes 2>/dev/null)
 APR_LIBS   := $(shell $(APR_CONFIG) --link-ld --libs 2>/dev/null)
 APU_CFLAGS := $(shell $(APU_CONFIG) --includes 2>/dev/null)
 APU_LIBS   := $(shell $(APU_CONFIG) --link-ld 2>/dev/null)
-SSL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
-SSL_LIBS   := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+SSL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libssl libcrypto 2>/dev/null)
+SSL_LIBS   := $(shell $(PKG_CONFIG) --libs libssl libcrypto 2>/dev/null || echo -lssl -lcrypto)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 AP_INCLUDEDIR := $(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
@@ -161,3 +161,9 @@ $(B)/bench/handoff: t/bench/handoff.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -pthread -o $@ $< $(COMMON_LIB) $(APU_LIBS) $(APR_LIBS) \
 	      $(SSL_LIBS)
+
+# --- fuzzing (t/fuzz/): libFuzzer targets for the frame and head decoders
+# and the link handshake, each run FUZZ_SECONDS (default 60); see run.sh.
+.PHONY: fuzz
+fuzz:
+	@t/fuzz/run.sh

@@ -84,6 +84,42 @@ apr_status_t sp_link_create(sp_link_t **lp, apr_socket_t *sock, sp_role_e role,
     return role == SP_ROLE_CLIENT ? queue_hello(l) : APR_SUCCESS;
 }
 
+apr_status_t sp_link_start_tls(sp_link_t *l, sp_tls_t *tls)
+{
+    return sp_tls_conn_create(&l->tls, tls, l->sock, l->pool);
+}
+
+static apr_status_t link_send(sp_link_t *l, const char *buf, apr_size_t *n)
+{
+    apr_status_t rv;
+
+    if (!l->tls) {
+        return apr_socket_send(l->sock, buf, n);
+    }
+    rv = sp_tls_send(l->tls, buf, n);
+    if (rv == SP_EPROTO) {
+        l->close_why = apr_pstrdup(l->pool, sp_tls_error(l->tls));
+    }
+    return rv;
+}
+
+static apr_status_t link_recv(sp_link_t *l, char *buf, apr_size_t *n)
+{
+    apr_status_t rv;
+
+    if (!l->tls) {
+        return apr_socket_recv(l->sock, buf, n);
+    }
+    rv = sp_tls_recv(l->tls, buf, n);
+    if (rv == SP_EPROTO) {
+        l->close_why = apr_pstrdup(l->pool, sp_tls_error(l->tls));
+    }
+    else if (APR_STATUS_IS_EAGAIN(rv) && sp_tls_wants_write(l->tls)) {
+        l->want_write = 1;
+    }
+    return rv;
+}
+
 /* --- output -------------------------------------------------------------- */
 
 static apr_status_t out_reserve(sp_link_t *l, apr_size_t n)
@@ -158,11 +194,12 @@ apr_status_t sp_link_flush(sp_link_t *l)
 {
     while (l->out_off < l->out_len) {
         apr_size_t n = l->out_len - l->out_off;
-        apr_status_t rv = apr_socket_send(l->sock,
-                                          (char *)l->out + l->out_off, &n);
+        apr_status_t rv = link_send(l, (char *)l->out + l->out_off, &n);
         l->out_off += n;
         if (APR_STATUS_IS_EAGAIN(rv)) {
-            l->want_write = 1;
+            /* TLS may want to read first: then POLLIN (always on) and the
+             * next flush retry it; asking for POLLOUT would spin. */
+            l->want_write = !l->tls || sp_tls_wants_write(l->tls);
             return APR_SUCCESS;
         }
         if (rv != APR_SUCCESS) {
@@ -453,10 +490,10 @@ apr_status_t sp_link_on_readable(sp_link_t *l)
 {
     int rounds;
 
-    for (rounds = 0; rounds < 16 && l->state != SP_LINK_CLOSED; rounds++) {
+    for (rounds = 0; (rounds < 16 || (l->tls && sp_tls_pending(l->tls)))
+                     && l->state != SP_LINK_CLOSED; rounds++) {
         apr_size_t n = l->in_cap - l->in_len;
-        apr_status_t rv = apr_socket_recv(l->sock, (char *)l->in + l->in_len,
-                                          &n);
+        apr_status_t rv = link_recv(l, (char *)l->in + l->in_len, &n);
         l->in_len += n;
         if (n > 0) {
             apr_status_t prv = parse_input(l);

@@ -19,6 +19,7 @@
 
 #include "sp_auth.h"
 #include "sp_frame.h"
+#include "sp_tls.h"
 
 typedef enum {
     SP_LINK_HELLO,      /* client: HELLO sent; server: waiting for HELLO */
@@ -82,6 +83,7 @@ struct sp_link_t {
     apr_size_t         out_len;
     apr_size_t         out_cap;
 
+    sp_tls_conn_t     *tls;          /* NULL: plain socket */
     int                want_write;   /* output could not all be written */
     int                in_pollset;
 };
@@ -93,6 +95,10 @@ apr_status_t sp_link_create(sp_link_t **l, apr_socket_t *sock, sp_role_e role,
                             const sp_link_settings_t *mine,
                             const char *peer, sp_link_frame_fn *on_frame,
                             void *baton, apr_pool_t *p);
+
+/* Runs the link over TLS from now on (call right after sp_link_create,
+ * before any I/O). */
+apr_status_t sp_link_start_tls(sp_link_t *l, sp_tls_t *tls);
 
 /* Reads what the socket has and dispatches whole frames.  APR_SUCCESS
  * while the link lives; SP_ECLOSED when the peer closed; SP_EPROTO,

@@ -70,6 +70,7 @@ struct link_ctx_t {
     int            connecting;
     int            was_open;
     int            listener;      /* this entry is a listening socket */
+    sp_tls_t      *tls;           /* listener: TLS for accepted links */
     int            zombie;        /* closed, kept for streams whose whole
                                    * reply came and awaits delivery */
 };
@@ -529,7 +530,7 @@ static void deliver(sp_proxy_t *px, sp_stream_t *s)
         if (f[4] == SP_FT_DATA) {
             data += len;
         }
-        if (f[5] & SP_FF_END_STREAM) {
+        if ((f[5] & SP_FF_END_STREAM) || f[4] == SP_FT_RESET) {
             end = 1;
         }
         used += flen;
@@ -1262,6 +1263,19 @@ static apr_status_t on_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code)
     plog(px, code == SP_RST_CANCEL || code == SP_RST_NO_ERROR ? 7 : 6,
          "SP0108", 0, "stream %u reset by %s: %s", s->id,
          link_name(px, s->lc->link), sp_reset_name(code));
+    if (px->o.role == SP_ROLE_CLIENT && s->slot >= 0
+        && (s->pend_off < s->pend_len || px->slots[s->slot].rx_busy)) {
+        /* Reply bytes that came before the reset go to the browser first:
+         * the reset follows them in-band, so the cut shows after them. */
+        unsigned char p[4];
+        sp_put_u32(p, code);
+        s->remote_end = 1;
+        s->send_closed = 1;
+        if (pend_append(s, SP_FT_RESET, 0, p, 4) == APR_SUCCESS) {
+            deliver(px, s);
+            return APR_SUCCESS;
+        }
+    }
     s->remote_end = 1;
     s->local_end = 1;  /* nothing more goes out either */
     stream_reset(px, s, code, 0, 1);
@@ -1441,13 +1455,18 @@ static void accept_links(sp_proxy_t *px, link_ctx_t *lst)
         }
         l->owner_data = lc;
         lc->link = l;
-        plog(px, 7, "SP0112", 0, "link from %s accepted", l->peer);
+        if (lst->tls && sp_link_start_tls(l, lst->tls) != APR_SUCCESS) {
+            link_lost(px, lc);
+            continue;
+        }
+        plog(px, 7, "SP0112", 0, "link from %s accepted%s", l->peer,
+             lst->tls ? " (TLS)" : "");
         link_register(px, lc);
     }
 }
 
 apr_status_t sp_proxy_add_listener(sp_proxy_t *px, apr_socket_t *s,
-                                   const char *name)
+                                   sp_tls_t *tls)
 {
     link_ctx_t *lc = apr_pcalloc(px->pool, sizeof(*lc));
 
@@ -1460,14 +1479,14 @@ apr_status_t sp_proxy_add_listener(sp_proxy_t *px, apr_socket_t *s,
     lc->pfd.desc.s = s;
     lc->pfd.reqevents = APR_POLLIN;
     lc->pfd.client_data = lc;
-    (void)name;
+    lc->tls = tls;
     APR_ARRAY_PUSH(px->listeners, link_ctx_t *) = lc;
     return apr_pollset_add(px->ps, &lc->pfd);
 }
 
 apr_status_t sp_proxy_connect(sp_proxy_t *px, apr_sockaddr_t *sa,
                               unsigned backend, const char *name,
-                              sp_link_t **lp_out)
+                              sp_tls_t *tls, sp_link_t **lp_out)
 {
     apr_pool_t *lp;
     apr_socket_t *s;
@@ -1507,6 +1526,12 @@ apr_status_t sp_proxy_connect(sp_proxy_t *px, apr_sockaddr_t *sa,
     l->backend = backend;
     lc->link = l;
     lc->connecting = 1;
+    if (tls && (rv = sp_link_start_tls(l, tls)) != APR_SUCCESS) {
+        link_ctx_unlink(px, lc);
+        apr_socket_close(s);
+        apr_pool_destroy(lp);
+        return rv;
+    }
     link_register(px, lc);
     *lp_out = l;
     return APR_SUCCESS;

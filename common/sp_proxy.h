@@ -71,16 +71,16 @@ apr_status_t sp_proxy_create(sp_proxy_t **px, sp_table_t *t,
                              const sp_proxy_opts_t *opts,
                              const sp_proxy_hooks_t *hooks, apr_pool_t *p);
 
-/* Server: accept links on a listening socket. */
+/* Server: accept links on a listening socket; over TLS if tls. */
 apr_status_t sp_proxy_add_listener(sp_proxy_t *px, apr_socket_t *s,
-                                   const char *name);
+                                   sp_tls_t *tls);
 
 /* Client: starts a non-blocking connect to sa for backend b; *l is the
  * link (not usable until open).  Errors of the connect itself come back
  * through link_closed with close_why set. */
 apr_status_t sp_proxy_connect(sp_proxy_t *px, apr_sockaddr_t *sa,
                               unsigned backend, const char *name,
-                              sp_link_t **l);
+                              sp_tls_t *tls, sp_link_t **l);
 
 /* Client, at start: a new proxy takes over the table (bumps the epoch and
  * aborts every claimed slot, since the previous proxy's streams are gone). */

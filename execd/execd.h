@@ -40,7 +40,8 @@ void         execd_listen_unlink(execd_ctx_t *ctx);
 /* execd_proc.c: user lookup, privilege drop, daemonizing, pid file. */
 apr_status_t execd_proc_resolve_user(execd_ctx_t *ctx, const char **err);
 apr_status_t execd_proc_drop_privileges(execd_ctx_t *ctx);
-apr_status_t execd_proc_daemonize(void);
+/* keep_stderr: no ErrorLog is configured, stderr is the log. */
+apr_status_t execd_proc_daemonize(int keep_stderr);
 apr_status_t execd_proc_write_pidfile(execd_ctx_t *ctx);
 void         execd_proc_remove_pidfile(execd_ctx_t *ctx);
 

@@ -91,8 +91,9 @@ static int hexval(int c)
     return apr_isdigit(c) ? c - '0' : apr_tolower(c) - 'a' + 10;
 }
 
-/* %-decodes s.  NULL for a bad escape, an encoded '/' or NUL. */
-static char *url_decode(apr_pool_t *p, const char *s)
+/* %-decodes s.  NULL with *status 400 for a bad escape, 404 for an
+ * encoded '/' or NUL (as httpd's AllowEncodedSlashes Off). */
+static char *url_decode(apr_pool_t *p, const char *s, int *status)
 {
     char *out = apr_palloc(p, strlen(s) + 1), *o = out;
     int c;
@@ -103,10 +104,12 @@ static char *url_decode(apr_pool_t *p, const char *s)
             continue;
         }
         if (!apr_isxdigit(s[1]) || !apr_isxdigit(s[2])) {
+            *status = 400;
             return NULL;
         }
         c = hexval(s[1]) * 16 + hexval(s[2]);
         if (c == '/' || c == 0) {
+            *status = 404;
             return NULL;
         }
         *o++ = (char)c;
@@ -149,6 +152,9 @@ static int map_in_dir(execd_request *r, const execd_service_t *svc,
     slash = strchr(rest, '/');
     name = slash ? apr_pstrmemdup(p, rest, slash - rest) : rest;
     if (*name == '\0' || *name == '.') {
+        execd_log_error(EXECD_LOG_INFO, "EXD1217", 0, "request %s %s: no "
+                        "CGI script named (empty or hidden name '%s')",
+                        execd_request_id(r), execd_path(r), name);
         return 404;
     }
     s->script_name = apr_pstrcat(p, prefix_base(p, svc->prefix), "/", name,
@@ -209,14 +215,14 @@ static int resolve_script(execd_request *r, cgi_script_t *s)
 {
     const execd_service_t *svc = execd_request_service(r);
     const char *path = execd_path(r), *rest;
-    int rc;
+    int rc = 404;
 
-    rest = url_decode(execd_pool(r), path + strlen(svc->prefix));
+    rest = url_decode(execd_pool(r), path + strlen(svc->prefix), &rc);
     if (rest == NULL || has_dotdot(rest) || has_dotdot(path)) {
         execd_log_error(EXECD_LOG_INFO, "EXD1201", 0, "request %s: refusing "
                         "CGI path %s (bad escape, encoded '/' or '..')",
                         execd_request_id(r), path);
-        return rest == NULL ? 400 : 404;
+        return rc;
     }
     rc = svc->target_is_dir ? map_in_dir(r, svc, rest, s)
                             : map_file(r, svc, rest, s);
@@ -827,6 +833,17 @@ static int pump(cgi_run_t *cr)
     return 0;
 }
 
+static const char *how_it_ended(cgi_run_t *cr)
+{
+    if (!cr->reaped) {
+        return "not reaped";
+    }
+    if (WIFSIGNALED(cr->wstatus)) {
+        return apr_psprintf(cr->p, "signal %d", WTERMSIG(cr->wstatus));
+    }
+    return apr_psprintf(cr->p, "exit status %d", WEXITSTATUS(cr->wstatus));
+}
+
 /* stdout is closed: reaps the script and judges the run. */
 static int conclude(cgi_run_t *cr)
 {
@@ -841,10 +858,10 @@ static int conclude(cgi_run_t *cr)
     }
     if (!cr->head_done) {
         execd_log_error(EXECD_LOG_ERR, "EXD1212", 0, "request %s: CGI %s "
-                        "pid %ld ended (wait status %d) without a complete "
-                        "header block (%" APR_SIZE_T_FMT " bytes of output)",
+                        "pid %ld ended (%s) without a complete header block "
+                        "(%" APR_SIZE_T_FMT " bytes of output)",
                         execd_request_id(cr->r), cr->s->filename,
-                        (long)cr->pid, cr->wstatus, cr->olen);
+                        (long)cr->pid, how_it_ended(cr), cr->olen);
         return 502;
     }
     if (!cr->killed && WIFSIGNALED(cr->wstatus)) {

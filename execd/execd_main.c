@@ -93,7 +93,8 @@ int main(int argc, const char *const *argv)
     if ((rv = execd_listen_all(&ctx, &err)) != APR_SUCCESS) {
         return die(err, rv);
     }
-    if (!foreground && (rv = execd_proc_daemonize()) != APR_SUCCESS) {
+    if (!foreground && (rv = execd_proc_daemonize(ctx.conf->error_log == NULL))
+                           != APR_SUCCESS) {
         return die("cannot go to the background", rv);
     }
     if ((rv = execd_proc_write_pidfile(&ctx)) != APR_SUCCESS) {

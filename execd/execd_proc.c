@@ -62,7 +62,7 @@ apr_status_t execd_proc_drop_privileges(execd_ctx_t *ctx)
     return APR_SUCCESS;
 }
 
-apr_status_t execd_proc_daemonize(void)
+apr_status_t execd_proc_daemonize(int keep_stderr)
 {
     pid_t pid = fork();
     int fd;
@@ -78,7 +78,10 @@ apr_status_t execd_proc_daemonize(void)
     if (fd >= 0) {
         dup2(fd, 0);
         dup2(fd, 1);
-        if (fd > 1) {
+        if (!keep_stderr) {  /* or $(execd -f ...) would wait forever */
+            dup2(fd, 2);
+        }
+        if (fd > 2) {
             close(fd);
         }
     }

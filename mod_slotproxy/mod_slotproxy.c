@@ -18,6 +18,14 @@ static const command_rec slotproxy_cmds[] = {
                   RSRC_CONF, "file with the secret shared with execd"),
     AP_INIT_TAKE1("SlotProxySlotSize", slotproxy_cmd_slot_size, NULL,
                   RSRC_CONF, "bytes per direction of each slot (64k)"),
+    AP_INIT_TAKE1("SlotProxyTLSCAFile", slotproxy_cmd_tls_file, "a",
+                  RSRC_CONF, "CAs that sign the certificates of tls:// "
+                  "backends (default: the system's)"),
+    AP_INIT_TAKE1("SlotProxyTLSCertificateFile", slotproxy_cmd_tls_file, "c",
+                  RSRC_CONF, "client certificate for tls:// backends that "
+                  "ask for one"),
+    AP_INIT_TAKE1("SlotProxyTLSKeyFile", slotproxy_cmd_tls_file, "k",
+                  RSRC_CONF, "private key of that certificate"),
     AP_INIT_TAKE1("SlotProxyTimeout", slotproxy_cmd_timeout, NULL, RSRC_CONF,
                   "seconds to wait for the backend (60)"),
     { NULL }

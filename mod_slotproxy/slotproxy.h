@@ -18,6 +18,7 @@
 
 #include "sp_auth.h"
 #include "sp_table.h"
+#include "sp_tls.h"
 
 extern module AP_MODULE_DECLARE_DATA slotproxy_module;
 
@@ -34,6 +35,8 @@ typedef struct slotproxy_backend_t {
     const char     *path;       /* unix socket */
     int             links;      /* persistent links to keep open */
     apr_sockaddr_t *addr;       /* resolved at post_config */
+    int             use_tls;    /* tls://HOST:PORT */
+    sp_tls_t       *tls;        /* made at post_config */
 } slotproxy_backend_t;
 
 typedef struct slotproxy_pass_t {
@@ -47,6 +50,7 @@ typedef struct slotproxy_server_conf_t {
     const char         *secret_file;
     apr_size_t          slot_size;    /* 0 = unset */
     apr_interval_time_t timeout;      /* -1 = unset */
+    sp_tls_conf_t       tls;          /* for tls:// backends */
 } slotproxy_server_conf_t;
 
 /* The generation's shared state, made by post_config in the parent. */
@@ -73,6 +77,7 @@ const char *slotproxy_cmd_secret(cmd_parms *cmd, void *dc, const char *arg);
 const char *slotproxy_cmd_slot_size(cmd_parms *cmd, void *dc,
                                     const char *arg);
 const char *slotproxy_cmd_timeout(cmd_parms *cmd, void *dc, const char *arg);
+const char *slotproxy_cmd_tls_file(cmd_parms *cmd, void *dc, const char *arg);
 int slotproxy_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s);
 /* Index of the named backend in the main server's list, or -1. */

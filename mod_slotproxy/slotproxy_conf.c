@@ -49,6 +49,7 @@ void *slotproxy_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     c->passes = apr_array_append(p, add->passes, base->passes);
     c->secret_file = base->secret_file;
     c->slot_size = base->slot_size;
+    c->tls = base->tls;
     c->timeout = add->timeout >= 0 ? add->timeout : base->timeout;
     return c;
 }
@@ -65,18 +66,19 @@ static const char *parse_backend_url(apr_pool_t *p, slotproxy_backend_t *b)
         }
         return NULL;
     }
-    if (strncmp(u, "tcp://", 6) == 0) {
+    if (strncmp(u, "tcp://", 6) == 0 || strncmp(u, "tls://", 6) == 0) {
         char *host = NULL, *scope = NULL;
         apr_port_t port = 0;
+        b->use_tls = u[1] == 'l';
         if (apr_parse_addr_port(&host, &scope, &port, u + 6, p)
             != APR_SUCCESS || !host || port == 0) {
-            return "expected tcp://HOST:PORT";
+            return "expected tcp://HOST:PORT or tls://HOST:PORT";
         }
         b->host = host;
         b->port = port;
         return NULL;
     }
-    return "the address must start with tcp:// or unix:";
+    return "the address must start with tcp://, tls:// or unix:";
 }
 
 const char *slotproxy_cmd_backend(cmd_parms *cmd, void *dc, int argc,
@@ -206,6 +208,35 @@ const char *slotproxy_cmd_timeout(cmd_parms *cmd, void *dc, const char *arg)
                             "number of seconds (1..86400)", arg);
     }
     c->timeout = apr_time_from_sec(n);
+    return NULL;
+}
+
+/* SlotProxyTLSCAFile, SlotProxyTLSCertificateFile, SlotProxyTLSKeyFile:
+ * cmd->info says which. */
+const char *slotproxy_cmd_tls_file(cmd_parms *cmd, void *dc, const char *arg)
+{
+    slotproxy_server_conf_t *c = slotproxy_sconf(cmd->server);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    const char *which = cmd->info;
+
+    (void)dc;
+    if (cmd->server->is_virtual) {
+        return apr_psprintf(cmd->pool, "%s belongs in the main server "
+                            "configuration", cmd->cmd->name);
+    }
+    if (!path) {
+        return apr_psprintf(cmd->pool, "%s: bad path '%s'", cmd->cmd->name,
+                            arg);
+    }
+    if (*which == 'a') {
+        c->tls.ca_file = path;
+    }
+    else if (*which == 'c') {
+        c->tls.cert_file = path;
+    }
+    else {
+        c->tls.key_file = path;
+    }
     return NULL;
 }
 

@@ -120,7 +120,8 @@ static void connect_backend(child_t *ch, unsigned b, int i, apr_time_t now)
     backend_state_t *bs = &ch->bs[b];
     apr_status_t rv;
 
-    rv = sp_proxy_connect(ch->px, be->addr, b, be->url, &bs->links[i]);
+    rv = sp_proxy_connect(ch->px, be->addr, b, be->url, be->tls,
+                          &bs->links[i]);
     if (rv != APR_SUCCESS) {
         bs->links[i] = NULL;
         if (now - bs->last_logged > apr_time_from_sec(30)) {
@@ -333,6 +334,7 @@ static apr_status_t start_proxy(slotproxy_global_t *g)
 
 static apr_status_t resolve_backends(slotproxy_global_t *g, apr_pool_t *p)
 {
+    slotproxy_server_conf_t *c = slotproxy_sconf(g->s);
     int i;
 
     for (i = 0; i < g->backends->nelts; i++) {
@@ -355,6 +357,17 @@ static apr_status_t resolve_backends(slotproxy_global_t *g, apr_pool_t *p)
                          "SPX0208: SlotProxyBackend %s: cannot resolve %s",
                          b->name, b->url);
             return rv;
+        }
+        if (b->use_tls) {
+            sp_tls_conf_t tc = c->tls;
+            const char *why = NULL;
+            tc.verify_name = b->host;
+            rv = sp_tls_create(&b->tls, SP_ROLE_CLIENT, &tc, p, &why);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, g->s,
+                             "SPX0211: SlotProxyBackend %s: %s", b->name, why);
+                return rv;
+            }
         }
     }
     return APR_SUCCESS;

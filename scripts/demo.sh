@@ -209,6 +209,16 @@ show_log() {
     tail -n 15 "$1" >&2
 }
 
+# on_signal: Ctrl-C or SIGTERM, while starting or in the foreground.
+on_signal() {
+    trap - INT TERM
+    [ -z "$SLEEPER" ] || kill "$SLEEPER" 2>/dev/null
+    echo
+    stop_demo
+    exit 0
+}
+SLEEPER=""
+
 start_demo() {
     local background=$1 epid hpid
     check_prerequisites
@@ -220,28 +230,35 @@ start_demo() {
     if port_taken "$PORT"; then
         die "127.0.0.1:$PORT is already in use by another program; stop it, or pick another port: DEMO_PORT=8081 $0 start"
     fi
+    trap on_signal INT TERM # from here on, an interruption stops what started
     prepare_dir
     write_execd_conf
     write_httpd_conf
 
     rm -f "$EXECD_PIDFILE" "$HTTPD_PIDFILE"
-    if ! "$EXECD_BIN" -f "$DEMO_DIR/execd.conf"; then
+    # The daemons' own start-up output goes to a file, not to this
+    # terminal or pipe: a daemon must not hold the caller's output open.
+    if ! "$EXECD_BIN" -f "$DEMO_DIR/execd.conf" </dev/null >"$DEMO_DIR/logs/execd-start.out" 2>&1; then
+        show_log "$DEMO_DIR/logs/execd-start.out"
         show_log "$DEMO_DIR/logs/execd-error.log"
         die "execd did not start (config: $DEMO_DIR/execd.conf)"
     fi
     if ! wait_until "$START_WAIT" pid_of "$EXECD_PIDFILE" execd >/dev/null ||
         ! wait_until "$START_WAIT" test -S "$SOCKET"; then
+        show_log "$DEMO_DIR/logs/execd-start.out"
         show_log "$DEMO_DIR/logs/execd-error.log"
         stop_demo
         die "execd did not come up within $START_WAIT s"
     fi
-    if ! "$APACHE_BIN" -f "$DEMO_DIR/httpd.conf" -k start; then
+    if ! "$APACHE_BIN" -f "$DEMO_DIR/httpd.conf" -k start </dev/null >"$DEMO_DIR/logs/httpd-start.out" 2>&1; then
+        show_log "$DEMO_DIR/logs/httpd-start.out"
         show_log "$DEMO_DIR/logs/error.log"
         stop_demo
         die "apache2 did not start (config: $DEMO_DIR/httpd.conf)"
     fi
     if ! wait_until "$START_WAIT" pid_of "$HTTPD_PIDFILE" apache2 >/dev/null ||
         ! wait_until "$START_WAIT" port_taken "$PORT"; then
+        show_log "$DEMO_DIR/logs/httpd-start.out"
         show_log "$DEMO_DIR/logs/error.log"
         stop_demo
         die "apache2 did not come up on 127.0.0.1:$PORT within $START_WAIT s"
@@ -263,6 +280,7 @@ demo: running -- execd pid $epid, apache2 pid $hpid
   configs, logs, pids: ${DEMO_DIR#"$TOP/"}/
 EOF
     if [ "$background" = 1 ]; then
+        trap - INT TERM
         echo "  stop with: make demo-stop   (or $0 stop)"
         return 0
     fi
@@ -273,13 +291,12 @@ EOF
 # foreground EXECD_PID HTTPD_PID: waits until Ctrl-C / SIGTERM, or until
 # one of the two dies (then stops the other and fails).
 foreground() {
-    local epid=$1 hpid=$2 sleeper=""
-    trap 'trap - INT TERM; [ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null; echo; stop_demo; exit 0' INT TERM
+    local epid=$1 hpid=$2
     while running "$epid" && running "$hpid"; do
         sleep 1 &
-        sleeper=$!
-        wait "$sleeper"
-        sleeper=""
+        SLEEPER=$!
+        wait "$SLEEPER"
+        SLEEPER=""
     done
     trap - INT TERM
     running "$epid" || say "execd (pid $epid) exited; see $DEMO_DIR/logs/execd-error.log"

@@ -21,7 +21,9 @@
 # Processes: every server started here is recorded by pid (with its start
 # time, so a recycled pid is never signalled) and stopped at exit by that
 # pid, TERM first and KILL after 10 s.  Nothing is ever stopped by name.
-# Each run leaves its files in build/t-run/<test>/ for a post-mortem.
+# Each run leaves its configs and logs in build/t-run/<test>/ (or
+# $T_RUN_ROOT/<test>/) for a post-mortem; the next run of that script
+# empties it, so two runs at once need different T_RUN_ROOTs.
 
 set -u
 
@@ -33,6 +35,7 @@ MOD_SO="$B/mod_slotproxy.so"
 HANDLERS="$B/handlers"
 APACHE_BIN=${APACHE_BIN:-/usr/sbin/apache2}
 APACHE_MODDIR=${APACHE_MODDIR:-/usr/lib/apache2/modules}
+T_RUN_ROOT=${T_RUN_ROOT:-$B/t-run}  # where run dirs go; one run at a time per root
 START_TIMEOUT=${START_TIMEOUT:-15}   # seconds for a server to come up
 STOP_TIMEOUT=${STOP_TIMEOUT:-10}     # seconds between TERM and KILL
 HTTP_MAX_TIME=${HTTP_MAX_TIME:-60}   # default curl --max-time
@@ -44,8 +47,9 @@ T_DONE=0
 T_CTX=""          # prefix for check names, e.g. "event" inside an MPM loop
 T_PIDS=()         # "pid:starttime:label" of servers, in start order
 T_BG=()           # "pid:starttime" of background clients (curl &)
-declare -gA T_LOG_OF=() # pid -> error log of a running server, shown on failure
+declare -gA T_LOG_OF=() # pid -> error log of a running server, for fail
 T_CLEANUP=()      # files to remove at exit (gate files in /tmp, big files)
+T_AT_EXIT=()      # commands (one word each: functions) run at exit
 T_PORTS=" "       # ports handed out by free_port in this script
 RUN=""
 T_TMP=""
@@ -99,11 +103,26 @@ need_built() {
 # done_testing: stops every server (a server that will not stop counts as a
 # failure), prints the summary line and exits 0 iff nothing failed.
 done_testing() {
+    _run_at_exit
     stop_all
     T_DONE=1
     echo "$T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" -eq 0 ]
     exit
+}
+
+# at_exit FUNCTION: runs it before the servers are stopped at the end
+# (done_testing or an early exit), e.g. to stop what a script started.
+at_exit() {
+    T_AT_EXIT+=("$1")
+}
+
+_run_at_exit() {
+    local f
+    for f in "${T_AT_EXIT[@]}"; do
+        "$f"
+    done
+    T_AT_EXIT=()
 }
 
 # bail WHY: the test cannot go on; records one failure and ends.
@@ -117,6 +136,7 @@ _t_on_exit() {
     trap - EXIT TERM INT HUP
     if [ "$T_DONE" -eq 0 ]; then
         echo "# $T_NAME: ended before its summary (exit status $rc)"
+        _run_at_exit
         stop_all
     fi
     _stop_background
@@ -167,12 +187,13 @@ check_not() {
 # ---------------------------------------------------------------------------
 # Files, ports
 
-# make_rundir NAME: prints build/t-run/NAME after making it fresh (mode 755,
-# so that Apache children running as www-data can traverse it).
+# make_rundir NAME: prints build/t-run/NAME (T_RUN_ROOT/NAME) after making
+# it fresh (mode 755, so that Apache children running as www-data can
+# traverse it).
 make_rundir() {
-    local dir="$B/t-run/$1"
-    mkdir -p "$B/t-run" || return 1
-    chmod 755 "$B" "$B/t-run" 2>/dev/null
+    local dir="$T_RUN_ROOT/$1"
+    mkdir -p "$T_RUN_ROOT" || return 1
+    chmod 755 "$B" "$T_RUN_ROOT" 2>/dev/null
     rm -rf -- "$dir"
     mkdir -p "$dir" && chmod 755 "$dir" && echo "$dir"
 }
@@ -204,6 +225,16 @@ free_port() {
 # port_open PORT: true if something accepts connections on 127.0.0.1:PORT.
 port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# port_listening PORT: true if a socket listens on PORT (127.0.0.1 or any
+# address), read from /proc/net/tcp*: unlike port_open it does not connect,
+# so execd does not log a link that closed during its handshake.
+port_listening() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # wait_for SECONDS COMMAND...: polls the command every 50 ms until it
@@ -456,7 +487,7 @@ start_execd() {
     for listen in $(_conf_values "$conf" Listen); do
         case "$listen" in
         unix:*) wait_for "$START_TIMEOUT" test -S "${listen#unix:}" ;;
-        *) wait_for "$START_TIMEOUT" port_open "${listen##*:}" ;;
+        *) wait_for "$START_TIMEOUT" port_listening "${listen##*:}" ;;
         esac || {
             echo "# execd pid $pid: nothing accepts on $listen after ${START_TIMEOUT} s"
             return 1

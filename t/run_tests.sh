@@ -19,6 +19,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
 UNIT_BIN="$TOP/build/t/unit_tests"
+export T_RUN_ROOT=${T_RUN_ROOT:-$TOP/build/t-run} # run dirs and logs
 SCRIPT_TIMEOUT=${SCRIPT_TIMEOUT:-600}
 SUMMARY_RE='^([0-9]+) passed, ([0-9]+) failed$'
 
@@ -65,14 +66,14 @@ add() {
 }
 
 run_unit() {
-    local log="$TOP/build/t-run/unit_tests.log" t0 rc p=0 f=0 n=0 line
+    local log="$T_RUN_ROOT/unit_tests.log" t0 rc p=0 f=0 n=0 line
     t0=$(now_ms)
     if [ ! -x "$UNIT_BIN" ]; then
         echo "not ok - unit tests: ${UNIT_BIN#"$TOP/"} is missing (make build/t/unit_tests)"
         add unit_tests 0 1 0 "not built"
         return
     fi
-    mkdir -p "$TOP/build/t-run"
+    mkdir -p "$T_RUN_ROOT"
     "$UNIT_BIN" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     # Check prints "NN%: Checks: N, Failures: F, Errors: E" per runner.
@@ -97,8 +98,8 @@ run_unit() {
 run_script() {
     local s=$1 name log t0 rc p f line summary=""
     name=$(basename "$s" .sh)
-    log="$TOP/build/t-run/$name.log"
-    mkdir -p "$TOP/build/t-run"
+    log="$T_RUN_ROOT/$name.log"
+    mkdir -p "$T_RUN_ROOT"
     echo "# --- $name"
     t0=$(now_ms)
     timeout -k 30 "$SCRIPT_TIMEOUT" bash "$s" </dev/null 2>&1 | tee "$log" |

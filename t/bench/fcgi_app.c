@@ -146,6 +146,19 @@ static void serve_echo(FCGX_Request *rq)
     }
 }
 
+/* Reads what is left of the request body, up to its end.  libfcgi keeps
+ * a connection the web server asked to keep (FCGI_KEEP_CONN) only if the
+ * request's stdin was read to its end: an unread empty FCGI_STDIN record
+ * makes the next FCGX_Accept_r drop the connection, and mod_proxy_fcgi
+ * then fails the request it had just sent on it. */
+static void drain_input(FCGX_Request *rq)
+{
+    static char buf[CHUNK];
+
+    while (FCGX_GetStr(buf, sizeof(buf), rq->in) > 0) {
+    }
+}
+
 static void serve(FCGX_Request *rq)
 {
     const char *uri = FCGX_GetParam("REQUEST_URI", rq->envp);
@@ -166,6 +179,7 @@ static void serve(FCGX_Request *rq)
     else {
         reply_status(rq, "404 Not Found");
     }
+    drain_input(rq);
 }
 
 static void child_loop(int lfd)

@@ -95,8 +95,13 @@ check "execd -t accepts the same secret with mode 600" test "$RC" -eq 0
 # Without -t a bad config stops execd from starting at all.
 cp "$dir/good.conf" "$dir/bad.conf"
 echo "Workers banana" >>"$dir/bad.conf"
-out=$("$EXECD_BIN" -f "$dir/bad.conf" 2>&1)
+# (output to a file: a daemon that did start would hold a $(...) open)
+"$EXECD_BIN" -f "$dir/bad.conf" >"$T_TMP/bad-start.out" 2>&1
 rc=$?
+out=$(cat "$T_TMP/bad-start.out")
+if [ "$rc" -eq 0 ]; then
+    pid=$(_read_pidfile "$dir/execd.pid") && record_pid "$pid" "execd with a bad config"
+fi
 if [ "$rc" -ne 0 ] && grep -qF "bad.conf:$((lines + 1)):" <<<"$out"; then
     ok "execd -f with a bad config refuses to start and says where"
 else

@@ -14,6 +14,23 @@ DEMO="$TOP/scripts/demo.sh"
 export DEMO_DIR="$RUN/demo"
 port=$(free_port)
 
+# demo CMD...: runs scripts/demo.sh with its output in a file (never in a
+# $(...): a daemon keeping the output open would hang the test); sets OUT
+# and RC.
+demo() {
+    "$DEMO" "$@" </dev/null >"$T_TMP/demo.out" 2>&1
+    RC=$?
+    OUT=$(cat "$T_TMP/demo.out")
+}
+
+# Whatever happens, the demos this test started are stopped at exit.
+# shellcheck disable=SC2317 # called at exit
+stop_demos() {
+    "$DEMO" stop </dev/null >/dev/null 2>&1
+    DEMO_DIR="$RUN/demo2" "$DEMO" stop </dev/null >/dev/null 2>&1
+}
+at_exit stop_demos
+
 # demo_pids: records the demo's two processes for the exit trap; sets
 # D_EXECD and D_HTTPD.
 demo_pids() {
@@ -24,17 +41,16 @@ demo_pids() {
     [ -n "$D_EXECD" ] && [ -n "$D_HTTPD" ]
 }
 
-out=$(DEMO_PORT=$port "$DEMO" start --background 2>&1)
-rc=$?
+DEMO_PORT=$port demo start --background
 demo_pids
-if [ "$rc" -eq 0 ] && [ -n "$D_EXECD" ] && [ -n "$D_HTTPD" ]; then
+if [ "$RC" -eq 0 ] && [ -n "$D_EXECD" ] && [ -n "$D_HTTPD" ]; then
     ok "demo.sh start --background starts execd and apache2"
 else
-    awk '{ print "#   " $0 }' <<<"$out"
-    bail "demo.sh start --background failed (exit $rc)"
+    awk '{ print "#   " $0 }' <<<"$OUT"
+    bail "demo.sh start --background failed (exit $RC)"
 fi
-check "it prints the URL" grep -qF "http://127.0.0.1:$port/" <<<"$out"
-check "it says how to stop it" grep -qi "stop" <<<"$out"
+check "it prints the URL" grep -qF "http://127.0.0.1:$port/" <<<"$OUT"
+check "it says how to stop it" grep -qi "stop" <<<"$OUT"
 check "it keeps its files in DEMO_DIR" test -f "$DEMO_DIR/execd.conf" -a -f "$DEMO_DIR/httpd.conf"
 check "its secret has mode 600" test "$(stat -c %a "$DEMO_DIR/secret")" = 600
 u="http://127.0.0.1:$port"
@@ -47,10 +63,11 @@ expect_body_has "the front page has an <html> element" '<[hH][tT][mM][lL]'
 http "$u/hello"
 expect_body "/hello says hello" $'hello, world\n'
 
-http --data 'who=demo&n=1' "$u/form"
+form='who=demo&n=1'
+http --data "$form" "$u/form"
 expect_status "POST /form is 200" 200
 expect_field "/form shows the method" :method POST
-expect_field "/form shows the body size" body-bytes 10
+expect_field "/form shows the body size" body-bytes "${#form}"
 
 random_file "$RUN/upload" 100000
 http -F "file=@$RUN/upload" "$u/upload"
@@ -67,44 +84,40 @@ http "$u/cgi/hello.sh"
 expect_status "/cgi/hello.sh is 200" 200
 check "/cgi/hello.sh has a body" test -s "$HTTP_BODY"
 
-out=$(DEMO_PORT=$port "$DEMO" start --background 2>&1)
-rc=$?
-if [ "$rc" -ne 0 ] && grep -qi "already running" <<<"$out"; then
+DEMO_PORT=$port demo start --background
+if [ "$RC" -ne 0 ] && grep -qi "already running" <<<"$OUT"; then
     ok "a second start is refused: already running"
 else
-    fail "a second start is refused: already running" "exit $rc: $out"
+    fail "a second start is refused: already running" "exit $RC: $OUT"
 fi
 
-out=$(DEMO_DIR="$RUN/demo2" DEMO_PORT=$port "$DEMO" start --background 2>&1)
-rc=$?
-if [ "$rc" -ne 0 ] && grep -qF "$port" <<<"$out" && grep -qi "in use" <<<"$out"; then
+DEMO_DIR="$RUN/demo2" DEMO_PORT=$port demo start --background
+if [ "$RC" -ne 0 ] && grep -qF "$port" <<<"$OUT" && grep -qi "in use" <<<"$OUT"; then
     ok "a start on a port in use is refused, naming the port"
 else
-    fail "a start on a port in use is refused, naming the port" "exit $rc: $out"
-    DEMO_DIR="$RUN/demo2" "$DEMO" stop >/dev/null 2>&1
+    fail "a start on a port in use is refused, naming the port" "exit $RC: $OUT"
 fi
 
-out=$("$DEMO" stop 2>&1)
-rc=$?
-check "demo.sh stop exits 0" test "$rc" -eq 0
+demo stop
+check "demo.sh stop exits 0" test "$RC" -eq 0
 check "demo.sh stop stops apache2" pid_gone "$D_HTTPD"
 check "demo.sh stop stops execd" pid_gone "$D_EXECD"
 check_not "and the port is free again" port_open "$port"
-out=$("$DEMO" stop 2>&1)
-rc=$?
-if [ "$rc" -eq 0 ] && grep -qi 'not running' <<<"$out"; then
+demo stop
+if [ "$RC" -eq 0 ] && grep -qi 'not running' <<<"$OUT"; then
     ok "demo.sh stop when not running says so and exits 0"
 else
-    fail "demo.sh stop when not running says so and exits 0" "exit $rc: $out"
+    fail "demo.sh stop when not running says so and exits 0" "exit $RC: $OUT"
 fi
 
 # Foreground: `make demo` runs this; Ctrl-C or SIGTERM stops both.
 port=$(free_port)
-DEMO_PORT=$port "$DEMO" start >"$T_TMP/fg.out" 2>&1 &
+DEMO_PORT=$port "$DEMO" start </dev/null >"$T_TMP/fg.out" 2>&1 &
 fg=$!
 track_bg "$fg"
-if wait_for "$START_TIMEOUT" port_open "$port" && demo_pids; then
+if wait_for "$START_TIMEOUT" grep -q '^demo: running' "$T_TMP/fg.out" && demo_pids; then
     ok "demo.sh start (foreground) serves"
+    check "on its port" port_open "$port"
     check "and stays in the foreground" pid_running "$fg"
     kill -TERM "$fg"
     wait_for "$STOP_TIMEOUT" pid_gone "$fg"
