@@ -995,9 +995,9 @@ static void handle_slot(sp_proxy_t *px, unsigned idx, uint32_t ev)
         ss->progress = apr_time_now();
     }
 
-    if (ev & SP_EV_DEAD) {
-        slot_dead(px, idx);
-    }
+    /* An abort concerns the generation the proxy knows, so it comes before
+     * a fill that may start the owner's next one.  A dead worker's last
+     * fill is still its reply: forwarded before its death is handled. */
     if (ev & SP_EV_ABORT) {
         slot_abort(px, idx);
     }
@@ -1011,6 +1011,9 @@ static void handle_slot(sp_proxy_t *px, unsigned idx, uint32_t ev)
         if (ss->stream) {
             deliver(px, ss->stream);
         }
+    }
+    if (ev & SP_EV_DEAD) {
+        slot_dead(px, idx);
     }
     if (ev & SP_EV_ATTACH) {
         slot_attach(px, idx);
