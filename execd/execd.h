@@ -26,6 +26,7 @@ typedef struct execd_ctx_t {
     sp_secret_t         secret;
     sp_table_t         *table;
     apr_array_header_t *listeners;   /* apr_socket_t * */
+    sp_tls_t           *tls;         /* for "Listen ... tls", or NULL */
     int                 foreground;
     int                 switch_user; /* running as root with User set */
     uid_t               uid;

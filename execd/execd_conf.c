@@ -221,6 +221,17 @@ static const char *d_listen(parse_t *ps, int argc, char **argv)
 
     l = apr_pcalloc(ps->p, sizeof(*l));
     l->spec = apr_pstrdup(ps->p, spec);
+    if (argc > 2) {
+        if (strcasecmp(argv[2], "tls") != 0) {
+            return apr_psprintf(ps->p, "Listen: unknown option '%s' (the "
+                                "only one is 'tls')", argv[2]);
+        }
+        if (strncasecmp(spec, "unix:", 5) == 0) {
+            return "Listen: TLS is for TCP listeners (a UNIX socket is "
+                   "protected by the file system)";
+        }
+        l->tls = 1;
+    }
     if (strncasecmp(spec, "unix:", 5) == 0) {
         msg = parse_listen_unix(ps, l, spec + 5);
     }
@@ -447,6 +458,52 @@ static const char *d_access_log(parse_t *ps, int argc, char **argv)
     return msg ? apr_pstrcat(ps->p, "AccessLog: ", msg, NULL) : NULL;
 }
 
+static const char *d_allow(parse_t *ps, int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        apr_ipsubnet_t *sub;
+        char *ip = apr_pstrdup(ps->p, argv[i]);
+        char *bits = strchr(ip, '/');
+        if (bits) {
+            *bits++ = '\0';
+        }
+        if (apr_ipsubnet_create(&sub, ip, bits, ps->p) != APR_SUCCESS) {
+            return apr_psprintf(ps->p, "Allow: '%s' is not an address or a "
+                                "network (192.0.2.1, 10.0.0.0/8, ::1)",
+                                argv[i]);
+        }
+        APR_ARRAY_PUSH(ps->conf->allow, apr_ipsubnet_t *) = sub;
+    }
+    return NULL;
+}
+
+static const char *d_tls_file(parse_t *ps, const char *what,
+                              const char *arg, const char **out)
+{
+    const char *msg = resolve(ps, arg, out);
+
+    return msg ? apr_pstrcat(ps->p, what, ": ", msg, NULL) : NULL;
+}
+
+static const char *d_tls_cert(parse_t *ps, int argc, char **argv)
+{
+    return d_tls_file(ps, "TLSCertificateFile", argv[1],
+                      &ps->conf->tls.cert_file);
+}
+
+static const char *d_tls_key(parse_t *ps, int argc, char **argv)
+{
+    return d_tls_file(ps, "TLSKeyFile", argv[1], &ps->conf->tls.key_file);
+}
+
+static const char *d_tls_ca(parse_t *ps, int argc, char **argv)
+{
+    return d_tls_file(ps, "TLSClientCAFile", argv[1],
+                      &ps->conf->tls.ca_file);
+}
+
 static const char *d_log_level(parse_t *ps, int argc, char **argv)
 {
     int level = execd_log_level_parse(argv[1]);
@@ -461,7 +518,11 @@ static const char *d_log_level(parse_t *ps, int argc, char **argv)
 }
 
 static const directive_t directives[] = {
-    { "Listen",               1, 1, 1, d_listen },
+    { "Listen",               1, 2, 1, d_listen },
+    { "Allow",                1, 64, 1, d_allow },
+    { "TLSCertificateFile",   1, 1, 0, d_tls_cert },
+    { "TLSKeyFile",           1, 1, 0, d_tls_key },
+    { "TLSClientCAFile",      1, 1, 0, d_tls_ca },
     { "Workers",              1, 1, 0, d_workers },
     { "User",                 1, 1, 0, d_user },
     { "Group",                1, 1, 0, d_group },
@@ -636,8 +697,20 @@ static const char *check_required(parse_t *ps)
     if (ps->conf->secret_file == NULL) {
         return "no SecretFile directive (it is required)";
     }
+    {
+        int i, tls = 0;
+        for (i = 0; i < ps->conf->listens->nelts; i++) {
+            tls |= APR_ARRAY_IDX(ps->conf->listens, i, execd_listen_t).tls;
+        }
+        if (tls && (!ps->conf->tls.cert_file || !ps->conf->tls.key_file)) {
+            return "a 'Listen ... tls' needs TLSCertificateFile and "
+                   "TLSKeyFile";
+        }
+    }
     if (!ps->queue_set) {
-        ps->conf->queue_size = 4 * ps->conf->workers;
+        /* A burst larger than the pool waits rather than failing. */
+        ps->conf->queue_size = ps->conf->workers * 64 > QUEUE_MAX
+                               ? QUEUE_MAX : ps->conf->workers * 64;
     }
     return NULL;
 }
@@ -647,6 +720,7 @@ static execd_conf_t *conf_defaults(apr_pool_t *p)
     execd_conf_t *c = apr_pcalloc(p, sizeof(*c));
 
     c->listens = apr_array_make(p, 2, sizeof(execd_listen_t));
+    c->allow = apr_array_make(p, 2, sizeof(apr_ipsubnet_t *));
     c->services = apr_array_make(p, 8, sizeof(execd_service_t));
     c->workers = 4;
     c->slot_size = SP_SPACE_DEFAULT;
@@ -781,6 +855,27 @@ apr_status_t execd_conf_load_modules(execd_conf_t *conf, apr_pool_t *p,
         }
     }
     return APR_SUCCESS;
+}
+
+int execd_conf_allows(const execd_conf_t *conf, apr_sockaddr_t *sa)
+{
+    int i;
+
+    if (conf->allow->nelts == 0) {
+        return 1;
+    }
+#if APR_HAVE_SOCKADDR_UN
+    if (sa->family == APR_UNIX) {
+        return 1;
+    }
+#endif
+    for (i = 0; i < conf->allow->nelts; i++) {
+        if (apr_ipsubnet_test(APR_ARRAY_IDX(conf->allow, i, apr_ipsubnet_t *),
+                              sa)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 const execd_service_t *execd_conf_find_service(const execd_conf_t *conf,

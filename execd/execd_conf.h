@@ -16,6 +16,7 @@
 #include <apr_network_io.h>
 
 #include "execd_api.h"
+#include "sp_tls.h"
 
 typedef enum { EXECD_SVC_MODULE = 1, EXECD_SVC_CGI = 2 } execd_svc_kind_e;
 
@@ -36,6 +37,7 @@ typedef struct execd_listen_t {
     const char     *path;         /* unix socket path */
     const char     *host;         /* tcp host */
     apr_port_t      port;         /* tcp port */
+    int             tls;          /* "Listen ADDR:PORT tls" */
 } execd_listen_t;
 
 typedef struct execd_conf_t {
@@ -57,6 +59,11 @@ typedef struct execd_conf_t {
     const char          *error_log;   /* ErrorLog, NULL = stderr */
     const char          *access_log;  /* AccessLog, NULL = none */
     int                  log_level;   /* LogLevel: EXECD_LOG_*, default info */
+    apr_array_header_t  *allow;       /* Allow: apr_ipsubnet_t *; empty = any
+                                       * address (TCP only; UNIX sockets are
+                                       * guarded by the file system) */
+    sp_tls_conf_t        tls;         /* TLSCertificateFile, TLSKeyFile,
+                                       * TLSClientCAFile */
 } execd_conf_t;
 
 /* Parses the file.  On failure returns SP_ECONFIG (or the I/O error) and
@@ -68,6 +75,9 @@ apr_status_t execd_conf_load(execd_conf_t **conf, const char *path,
  * checks every CGI target exists.  Same error convention. */
 apr_status_t execd_conf_load_modules(execd_conf_t *conf, apr_pool_t *p,
                                      const char **err);
+
+/* Is a client at sa allowed by the Allow lists?  (1 if no Allow.) */
+int execd_conf_allows(const execd_conf_t *conf, apr_sockaddr_t *sa);
 
 /* The service whose prefix is the longest match for path, or NULL.  A
  * prefix ending in '/' matches paths below it; one without matches the

@@ -81,6 +81,11 @@ int main(int argc, const char *const *argv)
                              &err)) != APR_SUCCESS) {
         return die(err ? err : ctx.conf->secret_file, rv);
     }
+    if (ctx.conf->tls.cert_file
+        && (rv = sp_tls_create(&ctx.tls, SP_ROLE_SERVER, &ctx.conf->tls,
+                               ctx.pool, &err)) != APR_SUCCESS) {
+        return die(err, rv);
+    }
     if (test_only) {
         printf("Syntax OK\n");
         return 0;

@@ -416,6 +416,17 @@ static void reload(master_t *m)
                         "running configuration");
         conf->listens = m->cur->conf->listens;
     }
+    if (conf->tls.cert_file) {
+        sp_tls_t *tls = NULL;
+        if (sp_tls_create(&tls, SP_ROLE_SERVER, &conf->tls, pool, &err)
+            != APR_SUCCESS) {
+            execd_log_error(EXECD_LOG_ERR, "EXD0048", 0, "reload refused, the "
+                            "running configuration stays: %s", err);
+            apr_pool_destroy(pool);
+            return;
+        }
+        ctx->tls = tls;
+    }
     ctx->secret = secret;
     execd_log_open(ctx->foreground ? NULL : conf->error_log,
                    conf->access_log, conf->log_level, ctx->pool);

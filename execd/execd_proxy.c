@@ -40,6 +40,14 @@ static void log_cb(void *baton, int level, const char *tag, apr_status_t rv,
     execd_log_error(level, tag, rv, "%s", msg);
 }
 
+static int allow_cb(sp_proxy_t *px, apr_sockaddr_t *sa, void *baton)
+{
+    execd_ctx_t *ctx = baton;
+
+    (void)px;
+    return execd_conf_allows(ctx->conf, sa);
+}
+
 static void install(int sig, void (*fn)(int))
 {
     struct sigaction sa;
@@ -71,6 +79,8 @@ void execd_proxy_main(execd_ctx_t *ctx)
     opts.high_water = 1024 * 1024;
     opts.worker_timeout = ctx->conf->timeout;
     hooks.log = log_cb;
+    hooks.accept_ok = allow_cb;
+    hooks.baton = ctx;
     the_drain_timeout = ctx->conf->drain_timeout;
 
     rv = sp_proxy_create(&the_proxy, ctx->table, &ctx->secret, &opts, &hooks,
@@ -81,10 +91,12 @@ void execd_proxy_main(execd_ctx_t *ctx)
         exit(1);
     }
     for (i = 0; i < ctx->listeners->nelts; i++) {
+        const execd_listen_t *ls = &APR_ARRAY_IDX(ctx->conf->listens, i,
+                                                  execd_listen_t);
         rv = sp_proxy_add_listener(the_proxy,
                                    APR_ARRAY_IDX(ctx->listeners, i,
                                                  apr_socket_t *),
-                                   NULL);
+                                   ls->tls ? ctx->tls : NULL);
         if (rv != APR_SUCCESS) {
             execd_log_error(EXECD_LOG_CRIT, "EXD0011", rv, "proxy: cannot "
                             "poll listener %d", i);

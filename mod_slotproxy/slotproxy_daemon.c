@@ -74,7 +74,14 @@ static void log_cb(void *baton, int level, const char *tag, apr_status_t rv,
                    const char *msg)
 {
     child_t *ch = baton;
+    char buf[256];
 
+    if (rv >= SP_ERRSPACE && rv < SP_ERRSPACE + 100) {
+        /* Our own codes: httpd would print "APR does not understand". */
+        ap_log_error(APLOG_MARK, level, 0, ch->g->s, "%s: %s (%s)", tag, msg,
+                     sp_strerror(rv, buf, sizeof(buf)));
+        return;
+    }
     ap_log_error(APLOG_MARK, level, rv, ch->g->s, "%s: %s", tag, msg);
 }
 

@@ -25,7 +25,7 @@
 #include "sp_head.h"
 
 typedef struct buf_t {
-    unsigned char b[8192];
+    unsigned char b[32768];
     size_t        n;
 } buf_t;
 
@@ -365,6 +365,12 @@ static void handshake_seeds(void)
         /* credit is returned every 16 bytes: 64 fit, 65 do not */
         frame(&b, SP_FT_DATA, 0, 1, zeros, 64);
         frame(&b, SP_FT_DATA, 0, 1, zeros, 65);
+    });
+    /* a frame that fills the link's input buffer exactly, then more */
+    SEED("srv_open_full_frame", FUZZ_CTL(FUZZ_MODE_SERVER_OPEN, 0, 7), {
+        static const unsigned char big[16384];
+        frame(&b, SP_FT_DATA, 0, 1, big, fuzz_mine[0].max_frame);
+        frame(&b, SP_FT_DATA, SP_FF_END_STREAM, 1, "tail", 4);
     });
     SEED("srv_open_window_overflow", FUZZ_CTL(FUZZ_MODE_SERVER_OPEN, 0, 2), {
         frame_u32(&b, SP_FT_WINDOW, 0, 0x7fffffffu);
