@@ -34,7 +34,11 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
 ifeq ($(SANITIZE),1)
+# A build of its own, so that a sanitized and a plain build never mix.
+B       := build-san
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer
+SAN_ENV := SP_BUILD=$(abspath $(B)) SP_SANITIZE=1 \
+           APACHE_BIN=$(abspath $(B))/apache2-san
 endif
 BASE_CFLAGS := -std=gnu11 $(WARN) -fPIC $(SAN) $(APR_CFLAGS) $(APU_CFLAGS) \
                $(SSL_CFLAGS) -Icommon
@@ -104,14 +108,21 @@ $(B)/t/%: t/tools/%.c $(COMMON_LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_LIB) $(APU_LIBS) $(APR_LIBS) $(SSL_LIBS)
 
 test: deps
-	$(MAKE) all $(UNIT_BIN) $(TEST_HELPERS)
-	@t/run_tests.sh
+	$(MAKE) all $(UNIT_BIN) $(TEST_HELPERS) $(if $(SAN),$(B)/apache2-san)
+	@$(SAN_ENV) t/run_tests.sh
+
+# Apache is not built with the sanitizers: preload their runtimes so that
+# it can load the sanitized module.
+$(B)/apache2-san: | $(B)
+	printf '#!/bin/sh\nLD_PRELOAD="%s %s" exec /usr/sbin/apache2 "$$@"\n' \
+	    "$$($(CC) -print-file-name=libasan.so)" \
+	    "$$($(CC) -print-file-name=libubsan.so)" > $@ && chmod 755 $@
 
 unit: $(UNIT_BIN)
 	@$(UNIT_BIN)
 
 integration: all $(TEST_HELPERS)
-	@t/run_tests.sh --integration-only
+	@$(SAN_ENV) t/run_tests.sh --integration-only
 
 demo: deps
 	$(MAKE) all
@@ -133,7 +144,7 @@ install: all
 	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/slotproxy/
 
 clean:
-	rm -rf $(B) mod_slotproxy/*.lo mod_slotproxy/*.slo mod_slotproxy/*.o \
+	rm -rf build build-san mod_slotproxy/*.lo mod_slotproxy/*.slo mod_slotproxy/*.o \
 	       mod_slotproxy/*.la mod_slotproxy/.libs
 
 # --- benchmark (t/bench/): `make bench` builds everything, then t/bench/run.sh

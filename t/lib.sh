@@ -28,7 +28,7 @@
 set -u
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-B="$TOP/build"
+B="${SP_BUILD:-$TOP/build}"  # build-san for make test SANITIZE=1
 T_TOOLS="$B/t"
 EXECD_BIN=${EXECD_BIN:-$B/execd}
 MOD_SO="$B/mod_slotproxy.so"

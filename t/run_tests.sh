@@ -18,8 +18,8 @@ set -u
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
-UNIT_BIN="$TOP/build/t/unit_tests"
-export T_RUN_ROOT=${T_RUN_ROOT:-$TOP/build/t-run} # run dirs and logs
+UNIT_BIN="${SP_BUILD:-$TOP/build}/t/unit_tests"
+export T_RUN_ROOT=${T_RUN_ROOT:-${SP_BUILD:-$TOP/build}/t-run} # run dirs and logs
 SCRIPT_TIMEOUT=${SCRIPT_TIMEOUT:-600}
 SUMMARY_RE='^([0-9]+) passed, ([0-9]+) failed$'
 
@@ -129,6 +129,17 @@ run_script() {
     fi
 }
 
+# make test SANITIZE=1: every sanitizer report of any process (execd, the
+# module inside Apache, the unit tests) lands in SAN_LOGS and fails the run.
+SAN_LOGS="${SP_BUILD:-$TOP/build}/san-logs"
+if [ "${SP_SANITIZE:-0}" = 1 ]; then
+    rm -rf "$SAN_LOGS"
+    mkdir -p "$SAN_LOGS"
+    chmod 1777 "$SAN_LOGS"  # children that dropped root write here too
+    export ASAN_OPTIONS="detect_leaks=0:log_path=$SAN_LOGS/asan"
+    export UBSAN_OPTIONS="print_stacktrace=1:log_path=$SAN_LOGS/ubsan"
+fi
+
 t_start=$(now_ms)
 [ "$unit" -eq 0 ] || run_unit
 for s in "${scripts[@]}"; do
@@ -139,6 +150,18 @@ for s in "${scripts[@]}"; do
     fi
     run_script "$s"
 done
+
+if [ "${SP_SANITIZE:-0}" = 1 ]; then
+    reports=$(find "$SAN_LOGS" -type f | wc -l)
+    if [ "$reports" -gt 0 ]; then
+        echo "not ok - sanitizers: $reports report(s) in ${SAN_LOGS#"$TOP/"}:"
+        head -n 40 "$SAN_LOGS"/* | sed 's/^/#   /'
+        add sanitizers 0 1 0 "$reports reports"
+    else
+        echo "ok - sanitizers: no AddressSanitizer or UBSan report"
+        add sanitizers 1 0 0
+    fi
+fi
 
 echo "# ==="
 for line in "${recap[@]}"; do

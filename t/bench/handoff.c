@@ -37,9 +37,14 @@
  *   unix socket        socketpair(AF_UNIX, SOCK_STREAM): write 64 bytes,
  *                      read 64 bytes back, on each side.
  *
- * Printed: mean, p50 and p99 nanoseconds per round trip (each round trip
- * is timed with CLOCK_MONOTONIC by the parent; the first 2% are a warm-up
- * and not counted), and each case's ratio to the sem_t ping-pong.
+ * Each case runs in 5 chunks, interleaved with the other cases (case 1..5,
+ * then again), so that what else the machine does hits all alike; each
+ * chunk is a fresh pair of processes and starts with 1000 unrecorded
+ * round trips.  Printed: mean, p50 and p99 nanoseconds per round trip
+ * (each timed with CLOCK_MONOTONIC by the parent) and each case's mean and
+ * p50 over the sem_t ping-pong's.  Where the scheduler puts the two processes (one
+ * core or two) changes every sleep/wake figure several times over, so
+ * compare cases of one run, not runs.
  */
 #include <errno.h>
 #include <poll.h>
@@ -67,14 +72,22 @@
 #define SPACE     SP_SPACE_DEFAULT
 #define TIMEOUT   apr_time_from_sec(10)
 
-typedef struct result_t {
-    const char *name;
-    double mean, p50, p99;
-    int ok;
-} result_t;
+typedef int bench_fn(long n, uint64_t *out, void *arg);
 
-static long rounds = 200000;
-static uint64_t *samples;
+typedef struct bench_case_t {
+    const char *name;
+    bench_fn   *run;
+    void       *arg;
+    uint64_t   *samples;    /* CHUNKS x per-chunk samples, in ns */
+    long        count;
+    int         ok;
+    double      mean, p50, p99;
+} bench_case_t;
+
+#define WARM 1000           /* unrecorded round trips before each chunk */
+#define CHUNKS 5            /* each case runs in this many interleaved chunks */
+
+static apr_pool_t *pool;
 
 static uint64_t now_ns(void)
 {
@@ -82,6 +95,14 @@ static uint64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Records round trip i (the first WARM are not recorded). */
+static void record(uint64_t *out, long i, uint64_t t0)
+{
+    if (i >= WARM) {
+        out[i - WARM] = now_ns() - t0;
+    }
 }
 
 static void *shared_alloc(size_t n)
@@ -113,20 +134,18 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Summarises samples[warm .. rounds). */
-static void summarise(result_t *r)
+static void summarise(bench_case_t *c)
 {
-    long warm = rounds / 50, n = rounds - warm, i;
-    uint64_t *s = samples + warm;
     double sum = 0;
+    long i;
 
-    for (i = 0; i < n; i++) {
-        sum += (double)s[i];
+    for (i = 0; i < c->count; i++) {
+        sum += (double)c->samples[i];
     }
-    qsort(s, (size_t)n, sizeof(*s), cmp_u64);
-    r->mean = sum / (double)n;
-    r->p50 = (double)s[n / 2];
-    r->p99 = (double)s[(n * 99) / 100];
+    qsort(c->samples, (size_t)c->count, sizeof(*c->samples), cmp_u64);
+    c->mean = sum / (double)c->count;
+    c->p50 = (double)c->samples[c->count / 2];
+    c->p99 = (double)c->samples[(c->count * 99) / 100];
 }
 
 static int reap(pid_t pid)
@@ -234,47 +253,49 @@ static int owner_round_trip(sp_table_t *t, const unsigned char *msg)
     return rc;
 }
 
-static void bench_slot(result_t *r, apr_pool_t *pool, int sleeping)
+/* arg: non-NULL for the sleeping proxy. */
+static int bench_slot(long n, uint64_t *out, void *arg)
 {
     unsigned char msg[MSG_LEN];
-    slot_ctl_t *ctl = shared_alloc(sizeof(*ctl));
+    slot_ctl_t *ctl;
+    apr_pool_t *p;
     sp_table_t *t;
     pid_t pid;
     long i;
+    int rc = 0;
 
-    r->ok = 0;
-    if (sp_table_create(&t, 1, SPACE, pool) != APR_SUCCESS) {
+    if (apr_pool_create(&p, pool) != APR_SUCCESS
+        || sp_table_create(&t, 1, SPACE, p) != APR_SUCCESS) {
         fprintf(stderr, "handoff: sp_table_create failed\n");
-        return;
+        return -1;
     }
+    ctl = shared_alloc(sizeof(*ctl));
     if ((pid = fork()) < 0) {
         perror("handoff: fork");
-        return;
+        return -1;
     }
     if (pid == 0) {
-        proxy_main(t, ctl, sleeping);
+        proxy_main(t, ctl, arg != NULL);
     }
-    r->ok = 1;
-    for (i = 0; i < rounds; i++) {
+    for (i = 0; i < WARM + n; i++) {
         uint64_t t0;
         fill_msg(msg, i);
         t0 = now_ns();
         if (owner_round_trip(t, msg) != 0) {
-            fprintf(stderr, "handoff: %s: round trip %ld failed\n", r->name, i);
-            r->ok = 0;
+            fprintf(stderr, "handoff: slot: round trip %ld failed\n", i);
+            rc = -1;
             break;
         }
-        samples[i] = now_ns() - t0;
+        record(out, i, t0);
     }
     __atomic_store_n(&ctl->stop, 1, __ATOMIC_RELEASE);
     sp_slot_post_event(t, 0, SP_EV_ABORT);  /* rings a sleeping proxy */
     if (reap(pid) != 0) {
-        r->ok = 0;
+        rc = -1;
     }
     munmap(ctl, sizeof(*ctl));
-    if (r->ok) {
-        summarise(r);
-    }
+    apr_pool_destroy(p);
+    return rc;
 }
 
 /* --- shared-memory spin ------------------------------------------------------ */
@@ -295,31 +316,30 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static void bench_spin(result_t *r)
+static int bench_spin(long n, uint64_t *out, void *arg)
 {
     spin_sh_t *sh = shared_alloc(sizeof(*sh));
     unsigned char msg[MSG_LEN];
+    uint64_t k;
     pid_t pid;
     long i;
+    int rc = 0;
 
     if ((pid = fork()) < 0) {
         perror("handoff: fork");
-        r->ok = 0;
-        return;
+        return -1;
     }
     if (pid == 0) {
-        uint64_t n;
-        for (n = 1; n <= (uint64_t)rounds; n++) {
-            while (__atomic_load_n(&sh->ping, __ATOMIC_ACQUIRE) != n) {
+        for (k = 1; k <= (uint64_t)(WARM + n); k++) {
+            while (__atomic_load_n(&sh->ping, __ATOMIC_ACQUIRE) != k) {
                 cpu_relax();
             }
             memcpy(sh->rep, sh->req, MSG_LEN);
-            __atomic_store_n(&sh->pong, n, __ATOMIC_RELEASE);
+            __atomic_store_n(&sh->pong, k, __ATOMIC_RELEASE);
         }
         _exit(0);
     }
-    r->ok = 1;
-    for (i = 0; i < rounds; i++) {
+    for (i = 0; i < WARM + n; i++) {
         uint64_t t0;
         fill_msg(msg, i);
         t0 = now_ns();
@@ -328,16 +348,16 @@ static void bench_spin(result_t *r)
         while (__atomic_load_n(&sh->pong, __ATOMIC_ACQUIRE) != (uint64_t)i + 1) {
             cpu_relax();
         }
-        r->ok &= memcmp(sh->rep, msg, MSG_LEN) == 0;
-        samples[i] = now_ns() - t0;
+        if (memcmp(sh->rep, msg, MSG_LEN) != 0) {
+            rc = -1;
+        }
+        record(out, i, t0);
     }
     if (reap(pid) != 0) {
-        r->ok = 0;
+        rc = -1;
     }
     munmap(sh, sizeof(*sh));
-    if (r->ok) {
-        summarise(r);
-    }
+    return rc;
 }
 
 /* --- sem_t ------------------------------------------------------------------- */
@@ -359,25 +379,25 @@ static int sem_wait_intr(sem_t *s)
     return 0;
 }
 
-static void bench_sem(result_t *r)
+static int bench_sem(long n, uint64_t *out, void *arg)
 {
     sem_sh_t *sh = shared_alloc(sizeof(*sh));
     unsigned char msg[MSG_LEN];
     pid_t pid;
     long i;
+    int rc = 0;
 
-    r->ok = 0;
     if (sem_init(&sh->to_child, 1, 0) != 0
         || sem_init(&sh->to_parent, 1, 0) != 0) {
         perror("handoff: sem_init");
-        return;
+        return -1;
     }
     if ((pid = fork()) < 0) {
         perror("handoff: fork");
-        return;
+        return -1;
     }
     if (pid == 0) {
-        for (i = 0; i < rounds; i++) {
+        for (i = 0; i < WARM + n; i++) {
             if (sem_wait_intr(&sh->to_child) != 0) {
                 _exit(1);
             }
@@ -386,29 +406,28 @@ static void bench_sem(result_t *r)
         }
         _exit(0);
     }
-    r->ok = 1;
-    for (i = 0; i < rounds; i++) {
+    for (i = 0; i < WARM + n; i++) {
         uint64_t t0;
         fill_msg(msg, i);
         t0 = now_ns();
         memcpy(sh->req, msg, MSG_LEN);
         sem_post(&sh->to_child);
         if (sem_wait_intr(&sh->to_parent) != 0) {
-            r->ok = 0;
+            rc = -1;
             break;
         }
-        r->ok &= memcmp(sh->rep, msg, MSG_LEN) == 0;
-        samples[i] = now_ns() - t0;
+        if (memcmp(sh->rep, msg, MSG_LEN) != 0) {
+            rc = -1;
+        }
+        record(out, i, t0);
     }
     if (reap(pid) != 0) {
-        r->ok = 0;
+        rc = -1;
     }
     sem_destroy(&sh->to_child);
     sem_destroy(&sh->to_parent);
     munmap(sh, sizeof(*sh));
-    if (r->ok) {
-        summarise(r);
-    }
+    return rc;
 }
 
 /* --- UNIX socket ------------------------------------------------------------- */
@@ -432,25 +451,24 @@ static int full_io(int fd, unsigned char *buf, size_t n, int writing)
     return 0;
 }
 
-static void bench_unix(result_t *r)
+static int bench_unix(long n, uint64_t *out, void *arg)
 {
     unsigned char msg[MSG_LEN], back[MSG_LEN];
-    int sv[2];
+    int sv[2], rc = 0;
     pid_t pid;
     long i;
 
-    r->ok = 0;
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
         perror("handoff: socketpair");
-        return;
+        return -1;
     }
     if ((pid = fork()) < 0) {
         perror("handoff: fork");
-        return;
+        return -1;
     }
     if (pid == 0) {
         close(sv[0]);
-        for (i = 0; i < rounds; i++) {
+        for (i = 0; i < WARM + n; i++) {
             if (full_io(sv[1], back, MSG_LEN, 0) != 0
                 || full_io(sv[1], back, MSG_LEN, 1) != 0) {
                 _exit(1);
@@ -459,86 +477,105 @@ static void bench_unix(result_t *r)
         _exit(0);
     }
     close(sv[1]);
-    r->ok = 1;
-    for (i = 0; i < rounds; i++) {
+    for (i = 0; i < WARM + n; i++) {
         uint64_t t0;
         fill_msg(msg, i);
         t0 = now_ns();
         if (full_io(sv[0], msg, MSG_LEN, 1) != 0
             || full_io(sv[0], back, MSG_LEN, 0) != 0) {
-            r->ok = 0;
+            rc = -1;
             break;
         }
-        r->ok &= memcmp(back, msg, MSG_LEN) == 0;
-        samples[i] = now_ns() - t0;
+        if (memcmp(back, msg, MSG_LEN) != 0) {
+            rc = -1;
+        }
+        record(out, i, t0);
     }
     close(sv[0]);
     if (reap(pid) != 0) {
-        r->ok = 0;
+        rc = -1;
     }
-    if (r->ok) {
-        summarise(r);
-    }
+    return rc;
 }
 
 /* --- main -------------------------------------------------------------------- */
 
-static void print_row(const result_t *r, const result_t *sem)
+static void print_row(const bench_case_t *c, const bench_case_t *sem)
 {
-    if (!r->ok) {
-        printf("| %-22s | %10s | %10s | %10s | %8s |\n", r->name, "FAILED", "-",
-               "-", "-");
+    if (!c->ok) {
+        printf("| %-22s | %10s | %10s | %10s | %8s | %8s |\n", c->name,
+               "FAILED", "-", "-", "-", "-");
         return;
     }
-    printf("| %-22s | %10.0f | %10.0f | %10.0f | ", r->name, r->mean, r->p50,
-           r->p99);
+    printf("| %-22s | %10.0f | %10.0f | %10.0f | ", c->name, c->mean, c->p50,
+           c->p99);
     if (sem->ok) {
-        printf("%7.2fx |\n", r->mean / sem->mean);
+        printf("%7.2fx | %7.2fx |\n", c->mean / sem->mean, c->p50 / sem->p50);
     }
     else {
-        printf("%8s |\n", "-");
+        printf("%8s | %8s |\n", "-", "-");
     }
 }
 
 int main(int argc, char **argv)
 {
-    result_t res[] = {
-        { "slot, busy proxy", 0, 0, 0, 0 },
-        { "slot, sleeping proxy", 0, 0, 0, 0 },
-        { "shm spin (floor)", 0, 0, 0, 0 },
-        { "sem_t ping-pong", 0, 0, 0, 0 },
-        { "unix socket ping-pong", 0, 0, 0, 0 },
+    static int sleeping = 1;
+    bench_case_t cases[] = {
+        { "slot, busy proxy", bench_slot, NULL, NULL, 0, 1, 0, 0, 0 },
+        { "slot, sleeping proxy", bench_slot, &sleeping, NULL, 0, 1, 0, 0, 0 },
+        { "shm spin (floor)", bench_spin, NULL, NULL, 0, 1, 0, 0, 0 },
+        { "sem_t ping-pong", bench_sem, NULL, NULL, 0, 1, 0, 0, 0 },
+        { "unix socket ping-pong", bench_unix, NULL, NULL, 0, 1, 0, 0, 0 },
     };
-    result_t *sem = &res[3];
-    apr_pool_t *pool;
+    const size_t ncases = sizeof(cases) / sizeof(cases[0]);
+    bench_case_t *sem = &cases[3];
+    long total = 200000, per;
     size_t i;
-    int failed = 0;
+    int round, failed = 0;
 
-    if (argc > 1 && (rounds = atol(argv[1])) < 1000) {
+    if (argc > 1 && (total = atol(argv[1])) < 1000) {
         fprintf(stderr, "usage: handoff [ROUND_TRIPS >= 1000]\n");
         return 2;
     }
-    samples = calloc((size_t)rounds, sizeof(*samples));
-    if (!samples || apr_initialize() != APR_SUCCESS
+    per = total / CHUNKS;
+    if (apr_initialize() != APR_SUCCESS
         || apr_pool_create(&pool, NULL) != APR_SUCCESS) {
-        fprintf(stderr, "handoff: out of memory\n");
+        fprintf(stderr, "handoff: cannot initialise APR\n");
         return 1;
     }
-    bench_slot(&res[0], pool, 0);
-    bench_slot(&res[1], pool, 1);
-    bench_spin(&res[2]);
-    bench_sem(&res[3]);
-    bench_unix(&res[4]);
-
-    printf("64-byte round trips between two processes, %ld each "
-           "(ns per round trip)\n\n", rounds);
-    printf("| %-22s | %10s | %10s | %10s | %8s |\n", "case", "mean ns",
-           "p50 ns", "p99 ns", "/sem_t");
-    printf("|%s|%s|%s|%s|%s|\n", "------------------------", "-----------:",
-           "-----------:", "-----------:", "---------:");
-    for (i = 0; i < sizeof(res) / sizeof(res[0]); i++) {
-        print_row(&res[i], sem);
-        failed |= !res[i].ok;
+    for (i = 0; i < ncases; i++) {
+        cases[i].samples = calloc((size_t)(per * CHUNKS), sizeof(uint64_t));
+        if (!cases[i].samples) {
+            fprintf(stderr, "handoff: out of memory\n");
+            return 1;
+        }
+    }
+    /* Interleaved, so that whatever else the machine does hits all alike. */
+    for (round = 0; round < CHUNKS; round++) {
+        for (i = 0; i < ncases; i++) {
+            bench_case_t *c = &cases[i];
+            if (c->ok && c->run(per, c->samples + c->count, c->arg) == 0) {
+                c->count += per;
+            }
+            else {
+                c->ok = 0;
+            }
+        }
+    }
+    printf("64-byte round trips between two processes, %ld per case in %d "
+           "interleaved chunks (ns per round trip)\n\n", per * CHUNKS, CHUNKS);
+    printf("| %-22s | %10s | %10s | %10s | %8s | %8s |\n", "case", "mean ns",
+           "p50 ns", "p99 ns", "mean/sem", "p50/sem");
+    printf("|%s|%s|%s|%s|%s|%s|\n", "------------------------", "-----------:",
+           "-----------:", "-----------:", "---------:", "---------:");
+    for (i = 0; i < ncases; i++) {
+        if (cases[i].ok) {
+            summarise(&cases[i]);
+        }
+    }
+    for (i = 0; i < ncases; i++) {
+        print_row(&cases[i], sem);
+        failed |= !cases[i].ok;
     }
     apr_pool_destroy(pool);
     apr_terminate();
