@@ -93,7 +93,7 @@ $(B)/handlers/%.so: execd/handlers/%.c execd/execd_api.h
 $(MOD_SO): $(MOD_SRC) $(wildcard mod_slotproxy/*.h) $(COMMON_LIB)
 	$(APXS) -c -o mod_slotproxy/mod_slotproxy.la \
 	    -Wc,"-std=gnu11 $(WARN) $(SAN) $(CFLAGS)" -Icommon \
-	    $(MOD_SRC) -Wl,"$(abspath $(COMMON_LIB))",$(subst $(eval) ,$(comma),$(SSL_LIBS)) >$(B)/apxs.log 2>&1 \
+	    $(MOD_SRC) -Wl,"$(abspath $(COMMON_LIB))",$(subst $(eval) ,$(comma),$(strip $(SSL_LIBS))) >$(B)/apxs.log 2>&1 \
 	    || { cat $(B)/apxs.log; exit 1; }
 	@grep -E '(warning|error):' $(B)/apxs.log || true
 	cp mod_slotproxy/.libs/mod_slotproxy.so $@.tmp && mv -f $@.tmp $@
