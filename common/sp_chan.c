@@ -221,6 +221,52 @@ apr_status_t sp_chan_put(sp_chan_t *c, uint8_t type, uint8_t flags,
     return APR_SUCCESS;
 }
 
+unsigned char *sp_chan_frame_begin(sp_chan_t *c, apr_size_t need,
+                                   apr_size_t *room, apr_status_t *rv)
+{
+    if (c->tx_ended) {
+        *rv = c->aborted ? SP_EABORTED : SP_ECLOSED;
+        return NULL;
+    }
+    if ((*rv = take_tx(c)) != APR_SUCCESS) {
+        return NULL;
+    }
+    if (c->tx_used > 0
+        && space_of(c) - c->tx_used < SP_FRAME_HDR_LEN + need) {
+        sp_chan_flush(c);
+        if ((*rv = take_tx(c)) != APR_SUCCESS) {
+            return NULL;
+        }
+    }
+    *room = space_of(c) - c->tx_used - SP_FRAME_HDR_LEN;
+    return sp_slot_tx(c->table, c->idx) + c->tx_used + SP_FRAME_HDR_LEN;
+}
+
+apr_status_t sp_chan_frame_end(sp_chan_t *c, uint8_t type, uint8_t flags,
+                               apr_size_t len)
+{
+    unsigned char *at = sp_slot_tx(c->table, c->idx) + c->tx_used;
+    sp_frame_hdr_t h;
+
+    if (!c->have_tx || c->tx_used + SP_FRAME_HDR_LEN + len > space_of(c)) {
+        return SP_ETOOLONG;
+    }
+    h.length = (uint32_t)len;
+    h.type = type;
+    h.flags = flags;
+    h.stream = c->gen;
+    sp_frame_hdr_encode(at, &h);
+    c->tx_used += SP_FRAME_HDR_LEN + len;
+    if (flags & SP_FF_END_STREAM) {
+        c->tx_ended = 1;
+    }
+    if ((flags & (SP_FF_END_STREAM | SP_FF_FLUSH))
+        || space_of(c) - c->tx_used <= SP_FRAME_HDR_LEN) {
+        sp_chan_flush(c);
+    }
+    return APR_SUCCESS;
+}
+
 static void release_rx(sp_chan_t *c)
 {
     if (c->have_rx) {

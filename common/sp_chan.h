@@ -57,6 +57,17 @@ void sp_chan_open(sp_chan_t *c, sp_table_t *t, unsigned idx, uint32_t gen,
 apr_status_t sp_chan_put(sp_chan_t *c, uint8_t type, uint8_t flags,
                          const void *payload, apr_size_t len);
 
+/* Builds a frame in place: sp_chan_frame_begin waits for the tx space and
+ * returns where the payload of the next frame goes, with *room bytes free
+ * there (a fresh fill if the current one has less than `need`);
+ * sp_chan_frame_end writes the header for `len` payload bytes and hands
+ * the fill over like sp_chan_put.  Saves a copy for heads built field by
+ * field.  NULL from begin: the wait failed (status in *rv). */
+unsigned char *sp_chan_frame_begin(sp_chan_t *c, apr_size_t need,
+                                   apr_size_t *room, apr_status_t *rv);
+apr_status_t sp_chan_frame_end(sp_chan_t *c, uint8_t type, uint8_t flags,
+                               apr_size_t len);
+
 /* Hands the current fill, if any, to the proxy. */
 apr_status_t sp_chan_flush(sp_chan_t *c);
 

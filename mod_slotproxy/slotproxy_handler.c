@@ -147,13 +147,20 @@ static apr_status_t send_head(sp_req_t *q, int has_body)
 {
     request_rec *r = q->r;
     conn_rec *c = r->connection;
-    apr_size_t cap = q->c.table->sh->space_size - SP_FRAME_HDR_LEN;
-    unsigned char *buf = apr_palloc(r->pool, cap);
+    apr_size_t cap;
+    apr_status_t rv;
+    unsigned char *buf;
     sp_head_builder_t b;
     head_ctx_t hc;
     apr_port_t rport = r->useragent_addr ? r->useragent_addr->port
                                          : c->client_addr->port;
 
+    /* Built in place, in the slot's tx space: no copy. */
+    buf = sp_chan_frame_begin(&q->c, q->c.table->sh->space_size
+                                     - SP_FRAME_HDR_LEN, &cap, &rv);
+    if (!buf) {
+        return rv;
+    }
     sp_head_builder_init(&b, buf, cap);
     add_pseudo(&b, SP_H_METHOD, r->method);
     add_pseudo(&b, SP_H_PATH, r->parsed_uri.path ? r->parsed_uri.path
@@ -182,8 +189,8 @@ static apr_status_t send_head(sp_req_t *q, int has_body)
     if (b.overflow) {
         return SP_ETOOLONG;
     }
-    return sp_chan_put(&q->c, SP_FT_HEADERS, has_body ? 0 : SP_FF_END_STREAM,
-                       buf, b.len);
+    return sp_chan_frame_end(&q->c, SP_FT_HEADERS,
+                             has_body ? 0 : SP_FF_END_STREAM, b.len);
 }
 
 /* --- reply --------------------------------------------------------------- */

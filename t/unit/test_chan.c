@@ -309,6 +309,42 @@ START_TEST(closing_without_an_end_tells_the_proxy)
 }
 END_TEST
 
+START_TEST(a_frame_built_in_place_goes_out_like_a_put)
+{
+    sp_table_t *t = make_table();
+    const unsigned char *tx = sp_slot_tx(t, 0);
+    sp_frame_hdr_t h;
+    apr_size_t room = 0;
+    apr_status_t rv;
+    unsigned char *at;
+    sp_chan_t c;
+    unsigned idx;
+    uint32_t ev;
+
+    sp_chan_open(&c, t, 0, 21, apr_time_from_sec(1));
+    at = sp_chan_frame_begin(&c, 10, &room, &rv);
+    ck_assert_ptr_nonnull(at);
+    ck_assert_uint_eq(room, SPACE - SP_FRAME_HDR_LEN);
+    ck_assert_ptr_eq(at, tx + SP_FRAME_HDR_LEN);
+    memcpy(at, "in-place", 8);
+    /* More than the room is refused and nothing is handed over. */
+    ck_assert_int_eq(sp_chan_frame_end(&c, SP_FT_HEADERS, 0, room + 1),
+                     SP_ETOOLONG);
+    ck_assert_int_eq(sp_chan_frame_end(&c, SP_FT_HEADERS, SP_FF_END_STREAM,
+                                       8), APR_SUCCESS);
+    ck_assert_int_eq(sp_table_next_ready(t, &idx, &ev), APR_SUCCESS);
+    ck_assert_uint_eq(ev, SP_EV_TX);
+    ck_assert_int_eq(sp_frame_hdr_decode_slot(tx, SPACE, &h), APR_SUCCESS);
+    ck_assert_uint_eq(h.type, SP_FT_HEADERS);
+    ck_assert_uint_eq(h.stream, 21);
+    ck_assert_uint_eq(h.length, 8);
+    ck_assert_int_eq(memcmp(tx + SP_FRAME_HDR_LEN, "in-place", 8), 0);
+    ck_assert(c.tx_ended);
+    ck_assert_ptr_null(sp_chan_frame_begin(&c, 1, &room, &rv));
+    ck_assert_int_eq(rv, SP_ECLOSED);
+}
+END_TEST
+
 Suite *chan_suite(void)
 {
     Suite *s = suite_create("chan");
@@ -327,6 +363,7 @@ Suite *chan_suite(void)
     tcase_add_test(tc, a_corrupt_fill_is_refused_and_the_stream_abandoned);
     tcase_add_test(tc, accept_adopts_the_generation_of_the_next_request);
     tcase_add_test(tc, closing_without_an_end_tells_the_proxy);
+    tcase_add_test(tc, a_frame_built_in_place_goes_out_like_a_put);
     suite_add_tcase(s, tc);
     return s;
 }
