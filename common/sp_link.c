@@ -417,6 +417,10 @@ static apr_status_t on_link_frame(sp_link_t *l, const sp_frame_hdr_t *h,
         }
         break;
     case SP_FT_DRAIN:
+        if (l->role == SP_ROLE_SERVER) {
+            return fail(l, SP_EPROTO, "DRAIN from a client (only the server "
+                        "drains a link)");
+        }
         l->state = SP_LINK_DRAINING;
         l->drain_last = sp_get_u32(p);
         break;

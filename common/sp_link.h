@@ -38,8 +38,8 @@ typedef struct sp_link_settings_t {
 
 typedef struct sp_link_t sp_link_t;
 
-/* Called for HEADERS, DATA, RESET, stream WINDOW and DRAIN frames after
- * the handshake.  payload is valid during the call only.  A non-success
+/* Called for HEADERS, DATA, RESET, WINDOW (stream and link: the link has
+ * already counted a link WINDOW) and DRAIN frames after the handshake.  payload is valid during the call only.  A non-success
  * return closes the link with that reason. */
 typedef apr_status_t sp_link_frame_fn(sp_link_t *l, const sp_frame_hdr_t *h,
                                       const unsigned char *payload,

@@ -292,6 +292,21 @@ START_TEST(a_ping_is_answered_with_the_same_bytes)
 }
 END_TEST
 
+START_TEST(a_client_may_not_drain_a_link)
+{
+    pair_t p;
+    char who;
+
+    make_links(&p, &secret_a, &secret_a);
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    ck_assert_int_eq(sp_link_queue_u32(p.client, SP_FT_DRAIN, 0, 0),
+                     APR_SUCCESS);
+    ck_assert_int_eq(pump(&p, &who), SP_EPROTO);
+    ck_assert_int_eq(who, 's');
+    ck_assert_ptr_nonnull(strstr(p.server->close_why, "DRAIN"));
+}
+END_TEST
+
 Suite *link_suite(void)
 {
     Suite *s = suite_create("link");
@@ -309,6 +324,7 @@ Suite *link_suite(void)
     tcase_add_test(tc, stream_frames_reach_the_callback_after_the_handshake);
     tcase_add_test(tc, data_past_the_link_credit_closes_the_link);
     tcase_add_test(tc, a_ping_is_answered_with_the_same_bytes);
+    tcase_add_test(tc, a_client_may_not_drain_a_link);
     suite_add_tcase(s, tc);
     return s;
 }
