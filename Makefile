@@ -178,3 +178,11 @@ $(B)/bench/handoff: t/bench/handoff.c $(COMMON_LIB)
 .PHONY: fuzz
 fuzz:
 	@t/fuzz/run.sh
+
+# --- soak test (t/soak/): SOAK_SECONDS (default 180) of mixed traffic with
+# injected faults (workers and the proxy child killed, graceful, reload,
+# crashes, clients going away), then a report; not part of make test.
+SOAK_SECONDS ?= 180
+.PHONY: soak
+soak: all $(TEST_HELPERS)
+	@$(SAN_ENV) SOAK_SECONDS=$(SOAK_SECONDS) t/soak/run.sh

@@ -113,6 +113,7 @@ struct sp_proxy_t {
     apr_interval_time_t drain_timeout;
     apr_time_t         drain_deadline;
     apr_time_t         last_tick, last_sweep;
+    char               namebuf[256];  /* link_name() */
 };
 
 static void stream_free(sp_proxy_t *px, sp_stream_t *s);
@@ -133,8 +134,8 @@ static void plog(sp_proxy_t *px, int level, const char *tag, apr_status_t rv,
     char msg[1024];
     va_list ap;
 
-    if (!px->h.log) {
-        return;
+    if (!px->h.log || level > px->o.log_level) {
+        return;  /* not even formatted: some of these are per request */
     }
     va_start(ap, fmt);
     apr_vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -142,14 +143,19 @@ static void plog(sp_proxy_t *px, int level, const char *tag, apr_status_t rv,
     px->h.log(px->h.baton, level, tag, rv, msg);
 }
 
+/* For log lines: into a buffer of the proxy's, never into the link's
+ * long-lived pool (a log line per request would grow it forever).  One
+ * line uses it at most once. */
 static const char *link_name(sp_proxy_t *px, sp_link_t *l)
 {
     if (px->o.role == SP_ROLE_CLIENT && px->h.backend_name) {
-        return apr_psprintf(l->pool, "backend %s (%s)",
-                            px->h.backend_name(l->backend, px->h.baton),
-                            l->peer);
+        apr_snprintf(px->namebuf, sizeof(px->namebuf), "backend %s (%s)",
+                     px->h.backend_name(l->backend, px->h.baton), l->peer);
     }
-    return apr_psprintf(l->pool, "peer %s", l->peer);
+    else {
+        apr_snprintf(px->namebuf, sizeof(px->namebuf), "peer %s", l->peer);
+    }
+    return px->namebuf;
 }
 
 /* --- setup --------------------------------------------------------------- */
@@ -182,6 +188,9 @@ apr_status_t sp_proxy_create(sp_proxy_t **pxp, sp_table_t *t,
     px->park_head = -1;
     if (px->o.high_water == 0) {
         px->o.high_water = 1024 * 1024;
+    }
+    if (px->o.log_level == 0) {
+        px->o.log_level = 7;
     }
     if (px->o.handshake_timeout == 0) {
         px->o.handshake_timeout = apr_time_from_sec(10);

@@ -60,6 +60,8 @@ typedef struct sp_proxy_opts_t {
      * reset with TIMEOUT and the worker killed (SIGKILL; its supervisor
      * replaces it).  0 = never. */
     apr_interval_time_t worker_timeout;
+    int                 log_level;     /* lines above it are not even
+                                        * formatted (0 = all) */
 } sp_proxy_opts_t;
 
 /* Settings derived from a table: max_frame = space - frame header (so a

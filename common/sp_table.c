@@ -329,7 +329,13 @@ apr_status_t sp_slot_wait_marks(sp_table_t *t, unsigned idx, uint32_t want,
     int i;
 
     want |= SP_MARK_ABORT;
-    for (i = 0; i < SP_SPIN_ROUNDS; i++) {
+    /* Spin only where the wait is short: for the tx space of an awake
+     * proxy (it is copying our fill out).  A reply or a new request takes
+     * a round trip through the other host: spinning for it would only
+     * take the CPU from the processes that have to produce it. */
+    for (i = 0; (want & SP_MARK_TX) && i < SP_SPIN_ROUNDS
+                && !__atomic_load_n(&t->sh->proxy_sleeping, __ATOMIC_RELAXED);
+         i++) {
         v = LOAD(&s->marks);
         if (v & want) {
             *seen = v;

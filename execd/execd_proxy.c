@@ -78,6 +78,7 @@ void execd_proxy_main(execd_ctx_t *ctx)
     opts.queue_max = (unsigned)ctx->conf->queue_size;
     opts.high_water = 1024 * 1024;
     opts.worker_timeout = ctx->conf->timeout;
+    opts.log_level = ctx->conf->log_level;
     hooks.log = log_cb;
     hooks.accept_ok = allow_cb;
     hooks.baton = ctx;

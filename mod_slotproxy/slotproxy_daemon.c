@@ -257,6 +257,7 @@ static void child_main(slotproxy_global_t *g)
     opts.role = SP_ROLE_CLIENT;
     sp_proxy_default_settings(g->table, &opts.settings);
     opts.high_water = 1024 * 1024;
+    opts.log_level = ap_get_server_module_loglevel(g->s, APLOG_MODULE_INDEX);
     hooks.log = log_cb;
     hooks.pick_link = pick_link;
     hooks.backend_name = backend_name;

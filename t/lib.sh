@@ -721,3 +721,69 @@ expect_log() {
         return 1
     fi
 }
+
+# ---------------------------------------------------------------------------
+# Processes of a running execd or Apache, for the fault tests
+
+# execd_proxy_pid LOG: the execd proxy that logged "EXD0012: proxy pid N"
+# last, if it still runs.
+execd_proxy_pid() {
+    local pid
+    pid=$(grep -o 'EXD0012: proxy pid [0-9]*' "$1" 2>/dev/null | tail -n 1)
+    pid=${pid##* }
+    [ -n "$pid" ] && pid_running "$pid" && echo "$pid"
+}
+
+# execd_worker_pids MASTER LOG: the live children of the execd master that
+# are not proxies (no "EXD0012: proxy pid N" line in LOG), one a line.
+execd_worker_pids() {
+    local pid stat proxies
+    proxies=" $(grep -o 'EXD0012: proxy pid [0-9]*' "$2" 2>/dev/null |
+        awk '{print $4}' | tr '\n' ' ') "
+    # ps, not children_of: this is polled, and a scan of /proc in bash is slow.
+    while read -r pid stat; do
+        case "$stat" in Z*) continue ;; esac
+        case "$proxies" in
+        *" $pid "*) ;;
+        *) echo "$pid" ;;
+        esac
+    done < <(ps -o pid=,stat= --ppid "$1" 2>/dev/null)
+}
+
+# slotproxy_proxy_pid ERROR_LOG: the module's proxy child of that Apache
+# (the last "SPX0204: proxy child pid N" line), if it still runs.
+slotproxy_proxy_pid() {
+    local pid
+    pid=$(grep -o 'SPX0204: proxy child pid [0-9]*' "$1" 2>/dev/null | tail -n 1)
+    pid=${pid##* }
+    [ -n "$pid" ] && pid_running "$pid" && echo "$pid"
+}
+
+# vmrss_kb PID: the process's resident set size in KiB (VmRSS).
+vmrss_kb() {
+    awk '$1 == "VmRSS:" { print $2; f = 1 } END { exit !f }' "/proc/$1/status" 2>/dev/null
+}
+
+# fd_count PID: how many file descriptors the process has open.
+fd_count() {
+    local fds
+    fds=("/proc/$1/fd/"*)
+    [ -e "${fds[0]}" ] && echo "${#fds[@]}"
+}
+
+# pid_wchan PID: the kernel function the process sleeps in ("0" if it runs),
+# e.g. hrtimer_nanosleep for a handler in nanosleep(), futex_* for an idle
+# execd worker waiting on its slot.
+pid_wchan() {
+    local w=""
+    read -r w 2>/dev/null <"/proc/$1/wchan" # no newline at its end
+    [ -n "$w" ] && echo "$w"
+}
+
+# http_conn_pid PORT CLIENT_PORT: the pid of the server process that holds
+# the established connection 127.0.0.1:CLIENT_PORT -> 127.0.0.1:PORT
+# (an Apache child), from ss -tnp.
+http_conn_pid() {
+    ss -Htnp state established "( sport = :$1 and dport = :$2 )" 2>/dev/null |
+        grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2
+}
