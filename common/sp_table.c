@@ -218,17 +218,30 @@ void sp_slot_reclaim(sp_table_t *t, unsigned idx)
 
 /* --- signalling ---------------------------------------------------------- */
 
-void sp_slot_post_event(sp_table_t *t, unsigned idx, uint32_t ev)
+static int queue_event(sp_table_t *t, unsigned idx, uint32_t ev)
 {
     sp_slot_sh_t *s = sp_table_slot(t, idx);
     uint32_t old = __atomic_fetch_or(&s->events, ev, __ATOMIC_ACQ_REL);
 
     if (old != 0) {
-        return;  /* already queued; the proxy takes all bits at once */
+        return 0;  /* already queued; the proxy takes all bits at once */
     }
     /* Cannot fill: each slot is queued at most once.  If it ever did, the
      * proxy's periodic sweep still finds the bits. */
     (void)sp_ring_push(t->ring, idx);
+    return 1;
+}
+
+void sp_slot_post_event_quiet(sp_table_t *t, unsigned idx, uint32_t ev)
+{
+    (void)queue_event(t, idx, ev);
+}
+
+void sp_slot_post_event(sp_table_t *t, unsigned idx, uint32_t ev)
+{
+    /* Ring even when the slot was already queued: it may have been queued
+     * quietly (sp_slot_post_event_quiet), with nobody ringing for it. */
+    (void)queue_event(t, idx, ev);
     /* Pairs with the store in sp_table_proxy_sleep: either we see the
      * proxy asleep, or it sees our cell before it sleeps. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -178,6 +178,10 @@ void sp_slot_reclaim(sp_table_t *t, unsigned idx);
  * asleep. */
 void sp_slot_post_event(sp_table_t *t, unsigned idx, uint32_t ev);
 
+/* The same without ringing the doorbell, for news the proxy needs only
+ * when this slot next rings (an rx space freed at the end of a request). */
+void sp_slot_post_event_quiet(sp_table_t *t, unsigned idx, uint32_t ev);
+
 /* Proxy: takes the next ready slot and its events (0 / APR_EAGAIN when the
  * ring is empty). */
 apr_status_t sp_table_next_ready(sp_table_t *t, unsigned *idx,

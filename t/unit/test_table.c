@@ -289,6 +289,25 @@ START_TEST(an_abort_mark_wakes_an_owner_waiting_for_the_tx_space)
 }
 END_TEST
 
+START_TEST(an_event_after_a_quiet_one_still_wakes_a_sleeping_proxy)
+{
+    sp_table_t *t = make_table(2);
+    unsigned idx;
+    uint32_t ev;
+
+    ck_assert_int_eq(sp_table_proxy_sleep(t), 0);
+    sp_slot_post_event_quiet(t, 1, SP_EV_RXFREE);
+    ck_assert(!doorbell_rang(t));       /* quiet: no wake-up for it */
+    sp_slot_post_event(t, 1, SP_EV_TX);  /* coalesces, but must ring */
+    ck_assert(doorbell_rang(t));
+    sp_table_doorbell_drain(t);
+    sp_table_proxy_wake(t);
+    ck_assert_int_eq(sp_table_next_ready(t, &idx, &ev), APR_SUCCESS);
+    ck_assert_uint_eq(idx, 1);
+    ck_assert_uint_eq(ev, SP_EV_RXFREE | SP_EV_TX);
+}
+END_TEST
+
 Suite *table_suite(void)
 {
     Suite *s = suite_create("table");
@@ -305,6 +324,7 @@ Suite *table_suite(void)
     tcase_add_test(tc, slot_of_a_dead_owner_is_detected_and_reclaimed);
     tcase_add_test(tc, an_event_queues_the_slot_once_until_the_proxy_takes_it);
     tcase_add_test(tc, the_doorbell_rings_only_for_a_sleeping_proxy);
+    tcase_add_test(tc, an_event_after_a_quiet_one_still_wakes_a_sleeping_proxy);
     tcase_add_test(tc, waiting_for_a_mark_times_out_when_none_comes);
     tcase_add_test(tc, a_mark_set_by_one_process_wakes_an_owner_asleep_in_another);
     tcase_add_test(tc, an_abort_mark_wakes_an_owner_waiting_for_the_tx_space);
