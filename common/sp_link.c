@@ -278,15 +278,20 @@ static apr_status_t get_settings(sp_link_t *l, const unsigned char *p,
     return APR_SUCCESS;
 }
 
+/* HELLO and CHALLENGE open with the sender's protocol version. */
+static apr_status_t version_mismatch(sp_link_t *l, const unsigned char *p)
+{
+    return fail(l, SP_EVERSION, apr_psprintf(l->pool, "peer speaks protocol "
+                "version %u, we speak %u", sp_get_u16(p), SP_PROTO_VERSION));
+}
+
 static apr_status_t on_hello(sp_link_t *l, const unsigned char *p)
 {
     unsigned char out[36];
     apr_status_t rv;
 
     if (sp_get_u16(p) != SP_PROTO_VERSION) {
-        return fail(l, SP_EVERSION, apr_psprintf(l->pool,
-                    "peer speaks protocol version %u, we speak %u",
-                    sp_get_u16(p), SP_PROTO_VERSION));
+        return version_mismatch(l, p);
     }
     memcpy(l->nonce_c, p + 4, SP_NONCE_LEN);
     if ((rv = sp_auth_nonce(l->nonce_s)) != APR_SUCCESS) {
@@ -305,9 +310,7 @@ static apr_status_t on_challenge(sp_link_t *l, const unsigned char *p)
     apr_status_t rv;
 
     if (sp_get_u16(p) != SP_PROTO_VERSION) {
-        return fail(l, SP_EVERSION, apr_psprintf(l->pool,
-                    "peer speaks protocol version %u, we speak %u",
-                    sp_get_u16(p), SP_PROTO_VERSION));
+        return version_mismatch(l, p);
     }
     memcpy(l->nonce_s, p + 4, SP_NONCE_LEN);
     rv = sp_auth_proof(l->secret, SP_ROLE_CLIENT, l->nonce_c, l->nonce_s, out);

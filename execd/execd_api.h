@@ -52,6 +52,17 @@ const char *execd_request_id(execd_request *r);
 /* The Service prefix that matched ("/app/hello"). */
 const char *execd_service_prefix(execd_request *r);
 
+/* Query parameters.  execd_query_param: the first value of `name`, with
+ * %XX and '+' decoded, or NULL if the query has none (memory of the
+ * request).  execd_query_copy: the same into buf (cut to size - 1 bytes);
+ * 1 if present, 0 if not.  execd_query_long: a non-negative integer
+ * parameter in [min, max]; dflt if absent, -1 if not such a number. */
+const char *execd_query_param(execd_request *r, const char *name);
+int execd_query_copy(execd_request *r, const char *name, char *buf,
+                     size_t size);
+long execd_query_long(execd_request *r, const char *name, long min, long max,
+                      long dflt);
+
 /* Any request field: an HTTP header by name, case-insensitive ("Host"),
  * or a pseudo field (":server-name", ":remote-port", ":scheme", ...).
  * The first value, or NULL. */

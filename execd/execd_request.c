@@ -815,3 +815,90 @@ void execd_serve(const execd_conf_t *conf, sp_chan_t *c, apr_pool_t *p,
     result->aborted = r->aborted;
     sp_chan_close(c);
 }
+
+/* --- query parameters ----------------------------------------------------- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Decodes [p, p + len) (%XX, '+') into a new string of the request's. */
+static char *query_decode(execd_request *r, const char *p, size_t len)
+{
+    char *out = execd_alloc(r, len + 1), *o = out;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == '+') {
+            *o++ = ' ';
+        }
+        else if (p[i] == '%' && i + 2 < len
+                 && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+            *o++ = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+            i += 2;
+        }
+        else {
+            *o++ = p[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+const char *execd_query_param(execd_request *r, const char *name)
+{
+    const char *q = execd_query(r);
+    size_t nlen = strlen(name);
+
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        if (len >= nlen && strncmp(q, name, nlen) == 0
+            && (len == nlen || q[nlen] == '=')) {
+            return len == nlen ? "" : query_decode(r, q + nlen + 1,
+                                                   len - nlen - 1);
+        }
+        if (!amp) {
+            break;
+        }
+        q = amp + 1;
+    }
+    return NULL;
+}
+
+int execd_query_copy(execd_request *r, const char *name, char *buf,
+                     size_t size)
+{
+    const char *v = execd_query_param(r, name);
+
+    if (!v || size == 0) {
+        return 0;
+    }
+    apr_cpystrn(buf, v, size);
+    return 1;
+}
+
+long execd_query_long(execd_request *r, const char *name, long min, long max,
+                      long dflt)
+{
+    const char *v = execd_query_param(r, name);
+    char *end;
+    long n;
+
+    if (!v) {
+        return dflt;
+    }
+    n = strtol(v, &end, 10);
+    return (*v >= '0' && *v <= '9' && *end == '\0' && n >= min && n <= max)
+           ? n : -1;
+}

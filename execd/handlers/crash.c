@@ -22,34 +22,11 @@
 int crash_handler(execd_request *r);
 int sleep_handler(execd_request *r);
 
-static int query_param(const char *q, const char *name, char *buf,
-                       size_t size)
-{
-    size_t nlen = strlen(name), len, vlen;
-    const char *amp;
-
-    while (*q) {
-        amp = strchr(q, '&');
-        len = amp ? (size_t)(amp - q) : strlen(q);
-        if (len > nlen && q[nlen] == '=' && strncmp(q, name, nlen) == 0) {
-            vlen = len - nlen - 1 < size - 1 ? len - nlen - 1 : size - 1;
-            memcpy(buf, q + nlen + 1, vlen);
-            buf[vlen] = '\0';
-            return 1;
-        }
-        if (amp == NULL) {
-            break;
-        }
-        q = amp + 1;
-    }
-    return 0;
-}
-
 int crash_handler(execd_request *r)
 {
     char v[8];
 
-    if (query_param(execd_query(r), "after_head", v, sizeof(v))
+    if (execd_query_copy(r, "after_head", v, sizeof(v))
         && strcmp(v, "1") == 0) {
         execd_set_header(r, "Content-Type", "text/plain");
         execd_puts(r, "partial");
@@ -64,7 +41,7 @@ int sleep_handler(execd_request *r)
     char v[32], *end;
     long s = 3600, i;
 
-    if (query_param(execd_query(r), "s", v, sizeof(v))) {
+    if (execd_query_copy(r, "s", v, sizeof(v))) {
         s = strtol(v, &end, 10);
         if (*v == '\0' || *end != '\0' || s < 0 || s > SLEEP_MAX) {
             return 400;

@@ -23,43 +23,6 @@
 
 int dump_handler(execd_request *r);
 
-static int query_param(const char *q, const char *name, char *buf,
-                       size_t size)
-{
-    size_t nlen = strlen(name), len, vlen;
-    const char *amp;
-
-    while (*q) {
-        amp = strchr(q, '&');
-        len = amp ? (size_t)(amp - q) : strlen(q);
-        if (len > nlen && q[nlen] == '=' && strncmp(q, name, nlen) == 0) {
-            vlen = len - nlen - 1 < size - 1 ? len - nlen - 1 : size - 1;
-            memcpy(buf, q + nlen + 1, vlen);
-            buf[vlen] = '\0';
-            return 1;
-        }
-        if (amp == NULL) {
-            break;
-        }
-        q = amp + 1;
-    }
-    return 0;
-}
-
-/* An integer parameter in [min, max]; `dflt` if absent, -1 if bad. */
-static long query_long(execd_request *r, const char *name, long min,
-                       long max, long dflt)
-{
-    char v[32], *end;
-    long n;
-
-    if (!query_param(execd_query(r), name, v, sizeof(v))) {
-        return dflt;
-    }
-    n = strtol(v, &end, 10);
-    return (*v && *end == '\0' && n >= min && n <= max) ? n : -1;
-}
-
 /* Reads the whole body into a SHA-256; the byte count, or -1. */
 static long long hash_body(execd_request *r, char hex[65])
 {
@@ -111,8 +74,8 @@ static int set_reply_head(execd_request *r, long status, long cookies)
 
 int dump_handler(execd_request *r)
 {
-    long status = query_long(r, "status", 200, 599, 200);
-    long cookies = query_long(r, "cookies", 0, COOKIES_MAX, 0);
+    long status = execd_query_long(r, "status", 200, 599, 200);
+    long cookies = execd_query_long(r, "cookies", 0, COOKIES_MAX, 0);
     long long bytes;
     char hex[65];
     int rc;

@@ -20,29 +20,6 @@ int echo_handler(execd_request *r);
 
 /* The raw value of `name` in the query string, copied into buf (cut to
  * size - 1 bytes); 0 if the parameter is absent. */
-static int query_param(const char *q, const char *name, char *buf,
-                       size_t size)
-{
-    size_t nlen = strlen(name), len, vlen;
-    const char *amp;
-
-    while (*q) {
-        amp = strchr(q, '&');
-        len = amp ? (size_t)(amp - q) : strlen(q);
-        if (len > nlen && q[nlen] == '=' && strncmp(q, name, nlen) == 0) {
-            vlen = len - nlen - 1 < size - 1 ? len - nlen - 1 : size - 1;
-            memcpy(buf, q + nlen + 1, vlen);
-            buf[vlen] = '\0';
-            return 1;
-        }
-        if (amp == NULL) {
-            break;
-        }
-        q = amp + 1;
-    }
-    return 0;
-}
-
 static int copy_body(execd_request *r, char *buf, ssize_t n)
 {
     while (n > 0) {
@@ -58,7 +35,7 @@ int echo_handler(execd_request *r)
 {
     const char *ct = execd_header(r, "Content-Type");
     char id[ID_MAX + 1];
-    int has_id = query_param(execd_query(r), "id", id, sizeof(id));
+    int has_id = execd_query_copy(r, "id", id, sizeof(id));
     char *buf = execd_alloc(r, ECHO_CHUNK);
     ssize_t n;
 

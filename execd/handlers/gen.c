@@ -20,36 +20,13 @@
 
 int gen_handler(execd_request *r);
 
-static int query_param(const char *q, const char *name, char *buf,
-                       size_t size)
-{
-    size_t nlen = strlen(name), len, vlen;
-    const char *amp;
-
-    while (*q) {
-        amp = strchr(q, '&');
-        len = amp ? (size_t)(amp - q) : strlen(q);
-        if (len > nlen && q[nlen] == '=' && strncmp(q, name, nlen) == 0) {
-            vlen = len - nlen - 1 < size - 1 ? len - nlen - 1 : size - 1;
-            memcpy(buf, q + nlen + 1, vlen);
-            buf[vlen] = '\0';
-            return 1;
-        }
-        if (amp == NULL) {
-            break;
-        }
-        q = amp + 1;
-    }
-    return 0;
-}
-
 /* The requested size, or -1 if absent or out of range. */
 static long long wanted_bytes(execd_request *r)
 {
     char v[32], *end;
     unsigned long long n;
 
-    if (!query_param(execd_query(r), "bytes", v, sizeof(v))
+    if (!execd_query_copy(r, "bytes", v, sizeof(v))
         || v[0] < '0' || v[0] > '9') {
         return -1;
     }

@@ -26,49 +26,13 @@
 
 int stream_handler(execd_request *r);
 
-static int query_param(const char *q, const char *name, char *buf,
-                       size_t size)
-{
-    size_t nlen = strlen(name), len, vlen;
-    const char *amp;
-
-    while (*q) {
-        amp = strchr(q, '&');
-        len = amp ? (size_t)(amp - q) : strlen(q);
-        if (len > nlen && q[nlen] == '=' && strncmp(q, name, nlen) == 0) {
-            vlen = len - nlen - 1 < size - 1 ? len - nlen - 1 : size - 1;
-            memcpy(buf, q + nlen + 1, vlen);
-            buf[vlen] = '\0';
-            return 1;
-        }
-        if (amp == NULL) {
-            break;
-        }
-        q = amp + 1;
-    }
-    return 0;
-}
-
-static long query_long(execd_request *r, const char *name, long min,
-                       long max, long dflt)
-{
-    char v[32], *end;
-    long n;
-
-    if (!query_param(execd_query(r), name, v, sizeof(v))) {
-        return dflt;
-    }
-    n = strtol(v, &end, 10);
-    return (*v && *end == '\0' && n >= min && n <= max) ? n : -1;
-}
-
 /* The gate name, checked so that it can only name a file in /tmp. */
 static int gate_name(execd_request *r, char *name, size_t size)
 {
     char v[GATE_NAME_MAX + 2];
     size_t i, n;
 
-    if (!query_param(execd_query(r), "gate", v, sizeof(v))) {
+    if (!execd_query_copy(r, "gate", v, sizeof(v))) {
         return 0;
     }
     n = strlen(v);
@@ -126,8 +90,8 @@ static int wait_gate(execd_request *r, const char *path)
 
 int stream_handler(execd_request *r)
 {
-    long lines = query_long(r, "lines", 0, LINES_MAX, 5);
-    long interval = query_long(r, "interval_ms", 0, INTERVAL_MAX, 200);
+    long lines = execd_query_long(r, "lines", 0, LINES_MAX, 5);
+    long interval = execd_query_long(r, "interval_ms", 0, INTERVAL_MAX, 200);
     char gate[GATE_NAME_MAX + 32];
     int has_gate = gate_name(r, gate, sizeof(gate));
     long i;
