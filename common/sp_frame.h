@@ -30,7 +30,9 @@
 /* No receiver ever accepts a payload longer than this, whatever it was
  * told; the negotiated max_frame is at most this. */
 #define SP_FRAME_MAX_HARD    (16u * 1024 * 1024)
-#define SP_FRAME_MIN_MAX     (16u * 1024)
+/* The smallest max_frame a peer may announce: what the smallest slot space
+ * (4 KiB) holds after a frame header. */
+#define SP_FRAME_MIN_MAX     (4096u - SP_FRAME_HDR_LEN)
 
 typedef enum {
     SP_FT_HELLO     = 1,  /* c->s: version, client nonce */

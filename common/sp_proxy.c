@@ -1253,7 +1253,15 @@ static apr_status_t on_data(sp_proxy_t *px, link_ctx_t *lc, sp_stream_t *s,
     sp_link_t *l = lc->link;
 
     if (!s) {
-        sp_link_consumed(l, h->length);  /* late data of a closed stream */
+        /* Ids above any opened one name no stream at all: a broken peer.
+         * Below, it is late data of a stream we reset. */
+        if (px->o.role == SP_ROLE_SERVER ? h->stream > l->last_stream
+                                         : h->stream >= l->next_stream) {
+            l->close_why = apr_psprintf(l->pool, "DATA on stream %u, which "
+                                        "was never opened", h->stream);
+            return SP_EPROTO;
+        }
+        sp_link_consumed(l, h->length);
         return APR_SUCCESS;
     }
     if (s->remote_end || !s->head_seen) {
@@ -1654,7 +1662,8 @@ static void link_failed(sp_proxy_t *px, link_ctx_t *lc, apr_status_t rv)
     if (!lc->was_open && rv == SP_ECLOSED && !lc->connecting) {
         level = 3;
         l->close_why = "the peer closed the connection during the handshake "
-                       "(does it have the same shared secret? is it execd?)";
+                       "(a different shared secret, settings it refuses, or "
+                       "not execd: its log says which)";
     }
     plog(px, level, "SP0113", rv == SP_ECLOSED ? 0 : rv,
          "link %s %s closed: %s", lc->was_open ? "with" : "to/from",
@@ -1778,8 +1787,10 @@ static void start_drain(sp_proxy_t *px)
     {   /* stop accepting: a newer proxy (reload) or nobody takes them */
         int i;
         for (i = 0; i < px->listeners->nelts; i++) {
-            apr_pollset_remove(px->ps, &APR_ARRAY_IDX(px->listeners, i,
-                                                      link_ctx_t *)->pfd);
+            link_ctx_t *lst = APR_ARRAY_IDX(px->listeners, i, link_ctx_t *);
+            apr_pollset_remove(px->ps, &lst->pfd);
+            /* Our copy only: on a reload the new generation keeps it. */
+            apr_socket_close(lst->pfd.desc.s);
         }
     }
     px->drain_deadline = apr_time_now() + (px->drain_timeout > 0

@@ -221,8 +221,9 @@ static void worker_died(gen_t *g, unsigned slot, int status, int quiet)
                         "worker slot %u pid %ld %s; replacing it", slot,
                         (long)w->pid, why);
     }
-    if (now - w->started < RESPAWN_MIN_LIFE) {
-        w->not_before = now + RESPAWN_MIN_LIFE;
+    if (now - w->started < RESPAWN_MIN_LIFE
+        && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        w->not_before = now + RESPAWN_MIN_LIFE;  /* crash loop: slow down */
     }
     /* Non-zero until the proxy has cleaned the slot. */
     __atomic_store_n(&sh->owner_pid, (int32_t)w->pid, __ATOMIC_RELEASE);
@@ -490,6 +491,13 @@ static void graceful_stop(master_t *m)
     int k;
 
     m->stopping = 1;
+    /* New connections are refused at once (front ends answer 503) rather
+     * than left in a backlog that nobody will accept. */
+    for (k = 0; k < m->ctx->listeners->nelts; k++) {
+        apr_socket_close(APR_ARRAY_IDX(m->ctx->listeners, k,
+                                       apr_socket_t *));
+    }
+    execd_listen_unlink(m->ctx);
     execd_log_error(EXECD_LOG_NOTICE, "EXD0035", 0, "stopping: draining "
                     "requests in flight (up to %ld s)",
                     (long)apr_time_sec(m->ctx->conf->drain_timeout));

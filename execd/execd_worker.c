@@ -54,6 +54,15 @@ void execd_worker_main(execd_ctx_t *ctx, unsigned slot)
     if (execd_proc_drop_privileges(ctx) != APR_SUCCESS) {
         exit(1);
     }
+    /* A worker never accepts: holding the listeners would keep a stopped
+     * execd's sockets connectable. */
+    {
+        int i;
+        for (i = 0; i < ctx->listeners->nelts; i++) {
+            apr_socket_close(APR_ARRAY_IDX(ctx->listeners, i,
+                                           apr_socket_t *));
+        }
+    }
     apr_pool_create(&rp, ctx->pool);
     apr_pool_tag(rp, "execd_request");
 

@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="apache2 apache2-dev libapr1-dev libaprutil1-dev check pkg-config \
-libssl-dev curl make gcc"
+libssl-dev curl make gcc wrk"
 
 missing=""
 for p in $PKGS; do

@@ -429,7 +429,7 @@ execd_conf() {
         group_line="# Group: not root"
     fi
     _subst "$TOP/conf/test/execd.conf.in" \
-        "LISTEN=$listen" "TOP=$TOP" \
+        "LISTEN=$listen" "TOP=$TOP" "HANDLERS=$HANDLERS" \
         "WORKERS=${EXECD_WORKERS:-4}" "QUEUE=${EXECD_QUEUE:-256}" \
         "TIMEOUT=${EXECD_TIMEOUT:-60}" "PREFIX=${EXECD_PREFIX:-/app}" \
         "SECRET=${EXECD_SECRET:-secret}" "LOGLEVEL=${EXECD_LOGLEVEL:-info}" \

@@ -97,7 +97,7 @@ if EXECD_BIN=$fake start_backend fake "Service /extra cgi:/tmp"; then
     ok "start_backend starts an execd (stand-in) and waits for its port"
     conf="$RUN/fake/execd.conf"
     check "its config lists the example handlers" \
-        grep -Eq "^Service /app/hello +module:$TOP/build/handlers/hello.so +hello_handler$" "$conf"
+        grep -Eq "^Service /app/hello +module:$HANDLERS/hello.so +hello_handler$" "$conf"
     check "its config ends with the extra lines" test "$(tail -n 1 "$conf")" = "Service /extra cgi:/tmp"
     check "its config uses the shared secret" grep -q "^SecretFile $RUN/secret$" "$conf"
     check "BACKEND_ADDR is tcp://127.0.0.1:PORT" test "$BACKEND_ADDR" = "tcp://127.0.0.1:$BACKEND_PORT"

@@ -10,7 +10,7 @@
 #    of each echo compared): no failure;
 #  - execd stopped (SIGTERM) while a stream is in flight: the stream
 #    finishes intact within DrainTimeout, a new request gets 503 meanwhile;
-#  - MaxRequestsPerWorker 5 with Workers 2 under 300 requests: no failure,
+#  - MaxRequestsPerWorker 5 with Workers 2 under 150 requests: no failure,
 #    the workers are recycled (new pids, EXD0021).
 # Load generators run across each event; all waits are bounded waits for
 # an event (a log line, a first streamed line, N more requests done).
@@ -23,9 +23,9 @@ WAIT=10               # bound for an event that should come at once
 STREAM_LINES=30       # a 3-second stream (100 ms a line)
 DRAIN_LINES=50        # a 5-second stream, shorter than DrainTimeout 10
 WRK_SECONDS=4
-N_RECYCLE=300
+N_RECYCLE=150
 POST_SIZE=$((1024 * 1024))
-WRK=${WRK:-$(command -v wrk)}
+WRK=${WRK-$(command -v wrk)}    # WRK= (empty): curl loops instead of wrk
 
 EXECD_WORKERS=4 start_backend main || bail "execd main did not start"
 main_addr=$BACKEND_ADDR main_pid=$EXECD_PID main_log=$EXECD_LOG
@@ -182,6 +182,8 @@ wrk_start() {
 wrk_stop() {
     local n
     if [ -z "$WRK" ]; then
+        # as long a run as wrk's: a few more requests each after the graceful
+        wait_for 20 load_each_done $(($(load_min) + 5)) || echo "# the curl loops stalled"
         load_stop "$1"
         return
     fi
@@ -304,7 +306,12 @@ for k in 1 2 3; do
         fail "reload $k is done (EXD0047)" "no such line within $WAIT s"
     fi
     # Each loop must get requests through the new generation before the next.
-    wait_for 20 load_each_done $((before + 3)) || echo "# reload $k: the load stalled"
+    if wait_for 20 load_each_done $((before + 3)); then
+        ok "reload $k: every load loop gets 3 more requests through"
+    else
+        fail "reload $k: every load loop gets 3 more requests through" \
+            "within 20 s only $(($(load_min) - before)) for the slowest loop"
+    fi
 done
 [ "$gens_ok" -eq 0 ] || ok "three reloads done (EXD0047 x3)"
 load_stop "GETs and 1 MiB POSTs (sha256 checked) across 3 reloads: none failed"
@@ -352,6 +359,12 @@ fi
 
 # ===========================================================================
 # MaxRequestsPerWorker 5, Workers 2, under load
+
+# shellcheck disable=SC2317 # polled through wait_for
+rec_workers_back() {
+    [ "$(execd_worker_pids "$rec_pid" "$rec_log" | wc -l)" -eq 2 ]
+}
+
 T_CTX="recycling"
 rec_before=" $(execd_worker_pids "$rec_pid" "$rec_log" | tr '\n' ' ') "
 emark=$(log_mark "$rec_log")
@@ -383,6 +396,9 @@ if [ "$retired" -ge $((N_RECYCLE / 5 - 2)) ]; then
 else
     fail "workers retire after 5 requests" "$retired EXD0021 lines for $N_RECYCLE requests"
 fi
+# A worker that lived less than a second is replaced a second later.
+wait_for "$WAIT" rec_workers_back ||
+    echo "# execd rec has $(execd_worker_pids "$rec_pid" "$rec_log" | wc -l) workers"
 still=""
 for w in $(execd_worker_pids "$rec_pid" "$rec_log"); do
     case "$rec_before" in *" $w "*) still="$still $w" ;; esac
