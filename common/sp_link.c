@@ -421,8 +421,15 @@ static apr_status_t on_link_frame(sp_link_t *l, const sp_frame_hdr_t *h,
         break;
     case SP_FT_DRAIN:
         if (l->role == SP_ROLE_SERVER) {
-            return fail(l, SP_EPROTO, "DRAIN from a client (only the server "
-                        "drains a link)");
+            /* The client's answer to our DRAIN: it opens no stream after
+             * the one it names.  Unasked, it is a broken peer. */
+            if (!l->drain_sent) {
+                return fail(l, SP_EPROTO, "DRAIN from a client that was not "
+                            "asked to drain");
+            }
+            l->drain_acked = 1;
+            l->drain_last = sp_get_u32(p);
+            break;
         }
         l->state = SP_LINK_DRAINING;
         l->drain_last = sp_get_u32(p);

@@ -72,6 +72,8 @@ struct sp_link_t {
     uint32_t           next_stream;  /* client: next id to open (odd) */
     uint32_t           last_stream;  /* server: highest id seen */
     uint32_t           drain_last;   /* DRAIN: last id that will be served */
+    int                drain_sent;   /* server: we sent DRAIN */
+    int                drain_acked;  /* server: the client answered it */
     unsigned           nstreams;     /* open streams (kept by the proxy) */
 
     unsigned char     *in;           /* one frame at most */

@@ -87,8 +87,9 @@ typedef struct slot_st_t {
     uint32_t       replay_len;
     uint32_t       replay_gen;
     int            replays;       /* resends of this request so far */
+    apr_time_t     dead_since;    /* server: worker died, its fill still out */
     unsigned       rx_busy:1, tx_held:1, idle:1, attach_pending:1, pumping:1,
-                   parked:1;
+                   parked:1, dead_pending:1;
 } slot_st_t;
 
 struct sp_proxy_t {
@@ -121,6 +122,7 @@ static void pump_tx(sp_proxy_t *px, unsigned idx);
 static void link_lost(sp_proxy_t *px, link_ctx_t *lc);
 static void try_replay(sp_proxy_t *px, unsigned idx);
 static void link_ctx_unlink(sp_proxy_t *px, link_ctx_t *lc);
+static void slot_dead(sp_proxy_t *px, unsigned idx);
 
 /* --- logging ------------------------------------------------------------- */
 
@@ -952,6 +954,10 @@ static void pump_tx(sp_proxy_t *px, unsigned idx)
     }
     ss->pumping = 0;
     release_tx(px, idx);
+    if (ss->dead_pending) {
+        slot_dead(px, idx);  /* the dead worker's last fill is out */
+        return;
+    }
     if (px->o.role == SP_ROLE_SERVER && ss->attach_pending && !ss->stream) {
         worker_ready(px, idx);
     }
@@ -978,6 +984,15 @@ static void slot_dead(sp_proxy_t *px, unsigned idx)
     slot_st_t *ss = &px->slots[idx];
     sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
 
+    if (ss->tx_held && ss->stream && !ss->dead_pending) {
+        /* Its last fill is still its reply (a worker retiring after
+         * MaxRequestsPerWorker has written all of it): forward it first,
+         * then handle the death (pump_tx comes back here). */
+        ss->dead_pending = 1;
+        ss->dead_since = apr_time_now();
+        return;
+    }
+    ss->dead_pending = 0;
     if (ss->stream) {
         plog(px, 3, "SP0104", 0, "slot %u: worker pid %d died serving "
              "stream %u of %s", idx, (int)sh->owner_pid, ss->stream->id,
@@ -1131,7 +1146,13 @@ static void sweep(sp_proxy_t *px)
                                                    __ATOMIC_ACQ_REL));
         }
         if (px->o.role == SP_ROLE_SERVER) {
+            slot_st_t *ss = &px->slots[i];
             check_hung_worker(px, i, now);
+            if (ss->dead_pending && px->o.worker_timeout
+                && now - ss->dead_since > px->o.worker_timeout) {
+                ss->tx_held = 0;  /* its client reads no more: give up */
+                slot_dead(px, i);
+            }
         }
         if (px->o.role == SP_ROLE_CLIENT && sp_slot_owner_dead(px->t, i)) {
             slot_st_t *ss = &px->slots[i];
@@ -1208,7 +1229,8 @@ static apr_status_t new_server_stream(sp_proxy_t *px, link_ctx_t *lc,
         return SP_EPROTO;
     }
     l->last_stream = h->stream;
-    if (px->draining) {
+    if (px->draining && (!l->drain_sent || l->drain_acked)) {
+        /* Sent after the client knew we drain: it may go elsewhere. */
         return sp_link_queue_u32(l, SP_FT_RESET, h->stream, SP_RST_REFUSED);
     }
     if (l->nstreams >= l->mine.max_streams) {
@@ -1418,8 +1440,13 @@ static apr_status_t on_frame(sp_link_t *l, const sp_frame_hdr_t *h,
     case SP_FT_DRAIN:
         plog(px, 6, "SP0109", 0, "%s is draining: no new requests on this "
              "link (%u streams finish on it)", link_name(px, l), l->nstreams);
-        if (px->o.role == SP_ROLE_CLIENT && px->h.link_draining) {
-            px->h.link_draining(px, l, px->h.baton);
+        if (px->o.role == SP_ROLE_CLIENT) {
+            /* Answer: no stream after the last one we opened.  The server
+             * serves the ones that crossed its DRAIN on the wire. */
+            sp_link_queue_u32(l, SP_FT_DRAIN, 0, l->next_stream - 2);
+            if (px->h.link_draining) {
+                px->h.link_draining(px, l, px->h.baton);
+            }
         }
         return APR_SUCCESS;
     default:
@@ -1800,10 +1827,8 @@ static void start_drain(sp_proxy_t *px)
         if (px->o.role == SP_ROLE_SERVER && lc->link->state >= SP_LINK_OPEN
             && lc->link->state != SP_LINK_CLOSED) {
             sp_link_queue_u32(lc->link, SP_FT_DRAIN, 0, lc->link->last_stream);
+            lc->link->drain_sent = 1;
         }
-    }
-    while (px->q_head) {  /* queued requests never started: safe to retry */
-        stream_reset(px, px->q_head, SP_RST_REFUSED, 1, 0);
     }
     plog(px, 5, "SP0115", 0, "draining: %u streams in flight", px->active);
 }
@@ -1835,6 +1860,24 @@ static int output_left(sp_proxy_t *px)
     return 0;
 }
 
+/* Server: has every open link answered our DRAIN?  Until then a stream
+ * may still be on its way. */
+static int drain_unanswered(sp_proxy_t *px)
+{
+    link_ctx_t *lc;
+
+    if (px->o.role != SP_ROLE_SERVER) {
+        return 0;
+    }
+    for (lc = px->links; lc; lc = lc->next) {
+        if (!lc->listener && lc->link->state >= SP_LINK_OPEN
+            && lc->link->state != SP_LINK_CLOSED && !lc->link->drain_acked) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int drain_done(sp_proxy_t *px, apr_time_t now)
 {
     if (now >= px->drain_deadline) {
@@ -1842,7 +1885,7 @@ static int drain_done(sp_proxy_t *px, apr_time_t now)
              "are cut", px->active);
         return 1;
     }
-    if (px->active > 0 || output_left(px)) {
+    if (px->active > 0 || output_left(px) || drain_unanswered(px)) {
         return 0;  /* a reply not yet written is not finished */
     }
     return px->o.role == SP_ROLE_SERVER || !clients_left(px);

@@ -34,6 +34,9 @@ EXECD_WORKERS=2 EXECD_PREFIX=/rec start_backend rec "MaxRequestsPerWorker 5" ||
 rec_addr=$BACKEND_ADDR rec_pid=$EXECD_PID rec_log=$EXECD_LOG
 EXECD_WORKERS=2 EXECD_PREFIX=/drain start_backend drain || bail "execd drain did not start"
 drain_addr=$BACKEND_ADDR drain_pid=$EXECD_PID drain_log=$EXECD_LOG
+EXECD_WORKERS=2 EXECD_PREFIX=/once start_backend once "MaxRequestsPerWorker 1" ||
+    bail "execd once (Workers 2, MaxRequestsPerWorker 1) did not start"
+once_addr=$BACKEND_ADDR
 
 cat >"$RUN/site.conf" <<EOF
 LoadModule slotproxy_module $MOD_SO
@@ -42,9 +45,11 @@ SlotProxyTimeout 30
 SlotProxyBackend main $main_addr
 SlotProxyBackend rec $rec_addr
 SlotProxyBackend drain $drain_addr
+SlotProxyBackend once $once_addr
 SlotProxyPass /app/ main
 SlotProxyPass /rec/ rec
 SlotProxyPass /drain/ drain
+SlotProxyPass /once/ once
 EOF
 
 random_file "$RUN/post.bin" "$POST_SIZE"
@@ -407,6 +412,37 @@ if [ -z "$still" ] && [ "$(execd_worker_pids "$rec_pid" "$rec_log" | wc -l)" -ge
     ok "the worker pids changed (was$rec_before, now $(execd_worker_pids "$rec_pid" "$rec_log" | tr '\n' ' '))"
 else
     fail "the worker pids changed" "still running:$still"
+fi
+
+# ===========================================================================
+# A worker that retires after its request (MaxRequestsPerWorker 1) while
+# the end of its 2 MiB reply still waits for credit: the reply must arrive
+# whole (it once was cut: the retirement was handled as a death mid-reply).
+
+T_CTX="retiring"
+N_ONCE=24
+ONCE_BYTES=$((2 * 1024 * 1024))
+"$T_TOOLS/genpat" "$ONCE_BYTES" >"$RUN/once.expected"
+ONCE_SHA=$(sha_of "$RUN/once.expected")
+out="$RUN/once"
+mkdir -p "$out"
+for ((i = 1; i <= N_ONCE; i++)); do
+    [ "$i" -eq 1 ] || echo next
+    printf 'silent\nmax-time = 60\nheader = "Connection: close"\n'
+    printf 'url = "%s/once/gen?bytes=%d&n=%d"\noutput = "%s/gen.%d"\n' \
+        "$u" "$ONCE_BYTES" "$i" "$out" "$i"
+    printf 'write-out = "%%{http_code} %%{exitcode} %d\\n"\n' "$i"
+done >"$out/curl.cfg"
+curl --parallel --parallel-max 4 -K "$out/curl.cfg" >"$out/codes" 2>/dev/null
+bad=""
+for ((i = 1; i <= N_ONCE; i++)); do
+    [ "$(sha_of "$out/gen.$i" 2>/dev/null)" = "$ONCE_SHA" ] || bad="$bad $i"
+done
+if [ -z "$bad" ] && [ "$(awk '$1 == 200 && $2 == 0' "$out/codes" | wc -l)" -eq "$N_ONCE" ]; then
+    ok "$N_ONCE replies of 2 MiB from workers that retire after each arrive whole"
+else
+    fail "$N_ONCE replies of 2 MiB from workers that retire after each arrive whole" \
+        "cut or wrong:$bad; $(awk '$1 != 200 || $2 != 0' "$out/codes" | head -n 3 | tr '\n' ' ')"
 fi
 
 done_testing

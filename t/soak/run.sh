@@ -674,6 +674,24 @@ evidence() {
     done <"$RUN/bugs"
 }
 
+# log_counts: how often the servers logged the events that matter here.
+log_counts() {
+    local code what a="" e=""
+    for code in "SPX0104:request failed" "SPX0103:client went away" \
+        "SPX0206:proxy child restarted" "SPX0204:proxy child started"; do
+        what=${code#*:} code=${code%%:*}
+        a="$a, $what $(grep -c "$code" "$APACHE_LOG")"
+    done
+    for code in "EXD0021:worker retired" "EXD0033:worker died" \
+        "SP0104:worker died serving a request" "SP0118:hung worker killed" \
+        "EXD0047:reloaded" "EXD004[45]:reload refused" "EXD0042:drain timed out"; do
+        what=${code#*:} code=${code%%:*}
+        e="$e, $what $(grep -c "$code" "$EXECD_LOG")"
+    done
+    echo "server logs: apache:${a#,}"
+    echo "             execd:${e#,}"
+}
+
 result() {
     awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$RUN/results"
 }
@@ -683,6 +701,7 @@ echo
 echo "# ============================== soak report =============================="
 echo "seed $SOAK_SEED; $SOAK_CLIENTS clients; traffic $(((STOPPED_MS - START_MS) / 1000)) s; run dir ${RUN#"$TOP/"}"
 analyse
+log_counts
 echo
 echo "processes (idle: before the traffic, warm: after ${SOAK_WARMUP} s of it, end: after the run, old generations gone$([ "$SETTLED" -eq 1 ] || echo ": NOT within ${SETTLE_MAX} s"))"
 proc_table

@@ -3,6 +3,7 @@
  * handshake both ways, peers without the secret or of another version,
  * garbage, frames past the limits, link credit and PING.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <apr_network_io.h>
@@ -55,6 +56,9 @@ static void connect_pair(pair_t *p)
     ck_assert_int_eq(apr_socket_connect(p->cs, sa), APR_SUCCESS);
     ck_assert_int_eq(apr_socket_accept(&p->ss, ls, unit_pool), APR_SUCCESS);
     apr_socket_close(ls);
+    /* As on real links: small frames must not wait for a delayed ACK. */
+    apr_socket_opt_set(p->cs, APR_TCP_NODELAY, 1);
+    apr_socket_opt_set(p->ss, APR_TCP_NODELAY, 1);
 }
 
 static void make_links(pair_t *p, const sp_secret_t *cs, const sp_secret_t *ss)
@@ -292,7 +296,7 @@ START_TEST(a_ping_is_answered_with_the_same_bytes)
 }
 END_TEST
 
-START_TEST(a_client_may_not_drain_a_link)
+START_TEST(a_client_may_not_drain_a_link_unasked)
 {
     pair_t p;
     char who;
@@ -304,6 +308,27 @@ START_TEST(a_client_may_not_drain_a_link)
     ck_assert_int_eq(pump(&p, &who), SP_EPROTO);
     ck_assert_int_eq(who, 's');
     ck_assert_ptr_nonnull(strstr(p.server->close_why, "DRAIN"));
+}
+END_TEST
+
+START_TEST(a_client_answers_drain_and_the_server_notes_it)
+{
+    pair_t p;
+    char who;
+
+    make_links(&p, &secret_a, &secret_a);
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    ck_assert_int_eq(sp_link_queue_u32(p.server, SP_FT_DRAIN, 0, 0),
+                     APR_SUCCESS);
+    p.server->drain_sent = 1;
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    ck_assert_int_eq(p.client->state, SP_LINK_DRAINING);
+    /* The answer (the engine sends it; here by hand): the last stream. */
+    ck_assert_int_eq(sp_link_queue_u32(p.client, SP_FT_DRAIN, 0, 7),
+                     APR_SUCCESS);
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    ck_assert(p.server->drain_acked);
+    ck_assert_uint_eq(p.server->drain_last, 7);
 }
 END_TEST
 
@@ -324,7 +349,8 @@ Suite *link_suite(void)
     tcase_add_test(tc, stream_frames_reach_the_callback_after_the_handshake);
     tcase_add_test(tc, data_past_the_link_credit_closes_the_link);
     tcase_add_test(tc, a_ping_is_answered_with_the_same_bytes);
-    tcase_add_test(tc, a_client_may_not_drain_a_link);
+    tcase_add_test(tc, a_client_may_not_drain_a_link_unasked);
+    tcase_add_test(tc, a_client_answers_drain_and_the_server_notes_it);
     suite_add_tcase(s, tc);
     return s;
 }
