@@ -194,6 +194,20 @@ static apr_status_t put_data(sp_chan_t *c, uint8_t flags,
     } while (1);
 }
 
+/* After a frame went into the fill: END closes our side; END, FLUSH or a
+ * full space hand the fill over. */
+static apr_status_t frame_added(sp_chan_t *c, uint8_t flags)
+{
+    if (flags & SP_FF_END_STREAM) {
+        c->tx_ended = 1;
+    }
+    if ((flags & (SP_FF_END_STREAM | SP_FF_FLUSH))
+        || space_of(c) - c->tx_used <= SP_FRAME_HDR_LEN) {
+        sp_chan_flush(c);
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t sp_chan_put(sp_chan_t *c, uint8_t type, uint8_t flags,
                          const void *payload, apr_size_t len)
 {
@@ -211,14 +225,7 @@ apr_status_t sp_chan_put(sp_chan_t *c, uint8_t type, uint8_t flags,
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    if (flags & SP_FF_END_STREAM) {
-        c->tx_ended = 1;
-    }
-    if ((flags & (SP_FF_END_STREAM | SP_FF_FLUSH))
-        || space_of(c) - c->tx_used <= SP_FRAME_HDR_LEN) {
-        sp_chan_flush(c);
-    }
-    return APR_SUCCESS;
+    return frame_added(c, flags);
 }
 
 unsigned char *sp_chan_frame_begin(sp_chan_t *c, apr_size_t need,
@@ -257,14 +264,7 @@ apr_status_t sp_chan_frame_end(sp_chan_t *c, uint8_t type, uint8_t flags,
     h.stream = c->gen;
     sp_frame_hdr_encode(at, &h);
     c->tx_used += SP_FRAME_HDR_LEN + len;
-    if (flags & SP_FF_END_STREAM) {
-        c->tx_ended = 1;
-    }
-    if ((flags & (SP_FF_END_STREAM | SP_FF_FLUSH))
-        || space_of(c) - c->tx_used <= SP_FRAME_HDR_LEN) {
-        sp_chan_flush(c);
-    }
-    return APR_SUCCESS;
+    return frame_added(c, flags);
 }
 
 static void release_rx(sp_chan_t *c)

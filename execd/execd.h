@@ -45,6 +45,8 @@ apr_status_t execd_proc_drop_privileges(execd_ctx_t *ctx);
 apr_status_t execd_proc_daemonize(int keep_stderr);
 apr_status_t execd_proc_write_pidfile(execd_ctx_t *ctx);
 void         execd_proc_remove_pidfile(execd_ctx_t *ctx);
+/* sigaction(sig, fn); restart: SA_RESTART (else a signal cuts a sleep). */
+void         execd_proc_signal(int sig, void (*fn)(int), int restart);
 
 /* execd_proxy.c / execd_worker.c: bodies of the child processes; they
  * never return. */

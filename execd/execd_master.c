@@ -75,16 +75,6 @@ static void on_chld(int sig)
     (void)sig;  /* only interrupts the nap */
 }
 
-static void install(int sig, void (*fn)(int))
-{
-    struct sigaction sa;
-
-    sa.sa_handler = fn;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  /* no SA_RESTART: signals cut the nap short */
-    sigaction(sig, &sa, NULL);
-}
-
 static void nap(apr_interval_time_t t)
 {
     struct timespec ts;
@@ -550,10 +540,10 @@ int execd_master_run(execd_ctx_t *ctx)
     memset(&m, 0, sizeof(m));
     m.ctx = ctx;
     m.next_number = 1;
-    install(SIGTERM, on_signal);
-    install(SIGINT, on_signal);
-    install(SIGHUP, on_signal);
-    install(SIGCHLD, on_chld);
+    execd_proc_signal(SIGTERM, on_signal, 0);
+    execd_proc_signal(SIGINT, on_signal, 0);
+    execd_proc_signal(SIGHUP, on_signal, 0);
+    execd_proc_signal(SIGCHLD, on_chld, 0);
     signal(SIGPIPE, SIG_IGN);
 
     apr_pool_create(&pool, ctx->pool);

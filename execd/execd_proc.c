@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,4 +117,15 @@ void execd_proc_remove_pidfile(execd_ctx_t *ctx)
     if (ctx->conf->pid_file) {
         unlink(ctx->conf->pid_file);
     }
+}
+
+void execd_proc_signal(int sig, void (*fn)(int), int restart)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sigaction(sig, &sa, NULL);
 }

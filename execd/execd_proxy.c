@@ -48,16 +48,6 @@ static int allow_cb(sp_proxy_t *px, apr_sockaddr_t *sa, void *baton)
     return execd_conf_allows(ctx->conf, sa);
 }
 
-static void install(int sig, void (*fn)(int))
-{
-    struct sigaction sa;
-
-    sa.sa_handler = fn;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(sig, &sa, NULL);
-}
-
 void execd_proxy_main(execd_ctx_t *ctx)
 {
     sp_proxy_opts_t opts = { 0 };
@@ -66,10 +56,10 @@ void execd_proxy_main(execd_ctx_t *ctx)
     int i;
 
     prctl(PR_SET_PDEATHSIG, SIGINT);
-    install(SIGTERM, on_term);
-    install(SIGINT, on_int);
-    install(SIGHUP, SIG_IGN);
-    install(SIGPIPE, SIG_IGN);
+    execd_proc_signal(SIGTERM, on_term, 1);
+    execd_proc_signal(SIGINT, on_int, 1);
+    execd_proc_signal(SIGHUP, SIG_IGN, 1);
+    execd_proc_signal(SIGPIPE, SIG_IGN, 1);
     if (execd_proc_drop_privileges(ctx) != APR_SUCCESS) {
         exit(1);
     }

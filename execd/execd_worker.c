@@ -28,16 +28,6 @@ static void on_term(int sig)
     stop_after_request = 1;
 }
 
-static void install(int sig, void (*fn)(int))
-{
-    struct sigaction sa;
-
-    sa.sa_handler = fn;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(sig, &sa, NULL);
-}
-
 void execd_worker_main(execd_ctx_t *ctx, unsigned slot)
 {
     const execd_conf_t *conf = ctx->conf;
@@ -47,10 +37,10 @@ void execd_worker_main(execd_ctx_t *ctx, unsigned slot)
     long served = 0;
 
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    install(SIGTERM, on_term);
-    install(SIGHUP, SIG_IGN);
-    install(SIGINT, SIG_IGN);
-    install(SIGPIPE, SIG_IGN);
+    execd_proc_signal(SIGTERM, on_term, 1);
+    execd_proc_signal(SIGHUP, SIG_IGN, 1);
+    execd_proc_signal(SIGINT, SIG_IGN, 1);
+    execd_proc_signal(SIGPIPE, SIG_IGN, 1);
     if (execd_proc_drop_privileges(ctx) != APR_SUCCESS) {
         exit(1);
     }

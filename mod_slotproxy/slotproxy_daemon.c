@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 
 #include "apr_strings.h"
+#include "apr_signal.h"
 #include "apr_thread_proc.h"
 
 #include "ap_listen.h"
@@ -212,16 +213,6 @@ static void link_closed(sp_proxy_t *px, sp_link_t *l, void *baton)
                                                : bs->backoff * 2;
 }
 
-static void install(int sig, void (*fn)(int))
-{
-    struct sigaction sa;
-
-    sa.sa_handler = fn;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(sig, &sa, NULL);
-}
-
 static void child_main(slotproxy_global_t *g)
 {
     sp_proxy_opts_t opts = { 0 };
@@ -231,12 +222,12 @@ static void child_main(slotproxy_global_t *g)
     int b;
 
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    install(SIGTERM, on_drain_signal);
-    install(SIGHUP, on_drain_signal);
-    install(SIGUSR1, on_drain_signal);
-    install(SIGWINCH, on_drain_signal);
-    install(SIGPIPE, SIG_IGN);
-    install(SIGCHLD, SIG_DFL);
+    apr_signal(SIGTERM, on_drain_signal);
+    apr_signal(SIGHUP, on_drain_signal);
+    apr_signal(SIGUSR1, on_drain_signal);
+    apr_signal(SIGWINCH, on_drain_signal);
+    apr_signal(SIGPIPE, SIG_IGN);
+    apr_signal(SIGCHLD, SIG_DFL);
     ap_close_listeners();
 
     apr_pool_create(&ch.pool, g->pconf);
