@@ -137,6 +137,8 @@ install: all
 	    $(DESTDIR)$(PREFIX)/lib/apache2/modules $(DESTDIR)$(PREFIX)/etc/execd
 	install -m 755 $(B)/execd $(DESTDIR)$(PREFIX)/sbin/execd
 	install -m 644 $(HANDLERS) $(DESTDIR)$(PREFIX)/lib/execd/
+	install -d $(DESTDIR)$(PREFIX)/lib/execd/cgi-bin
+	install -m 755 conf/demo/cgi-bin/* $(DESTDIR)$(PREFIX)/lib/execd/cgi-bin/
 	install -m 644 execd/execd_api.h $(DESTDIR)$(PREFIX)/include/execd/
 	install -m 644 $(MOD_SO) $(DESTDIR)$(PREFIX)/lib/apache2/modules/
 	install -m 644 conf/execd.conf.example conf/slotproxy.conf.example \
