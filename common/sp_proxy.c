@@ -571,7 +571,6 @@ static int deliver_direct(sp_proxy_t *px, sp_stream_t *s, uint8_t type,
 static void deliver(sp_proxy_t *px, sp_stream_t *s)
 {
     slot_st_t *ss;
-    sp_slot_sh_t *sh;
     unsigned char *rx;
     apr_size_t used = 0, space = px->t->sh->space_size;
     uint32_t data = 0;
@@ -584,7 +583,6 @@ static void deliver(sp_proxy_t *px, sp_stream_t *s)
     if (ss->rx_busy) {
         return;
     }
-    sh = sp_table_slot(px->t, (unsigned)s->slot);
     rx = sp_slot_rx(px->t, (unsigned)s->slot);
     while (s->pend_off < s->pend_len) {
         const unsigned char *f = s->pend + s->pend_off;
@@ -607,7 +605,6 @@ static void deliver(sp_proxy_t *px, sp_stream_t *s)
     if (used == 0) {
         return;  /* cannot happen: max_frame leaves room for one frame */
     }
-    (void)sh;
     fill_delivered(px, s, used, data, end);
 }
 
@@ -726,16 +723,24 @@ static void retry_parked(sp_proxy_t *px, apr_time_t now)
     }
 }
 
+/* Client: a new stream for request gen of slot idx, on a usable link of
+ * its backend.  NULL with *parked: no link yet but one is being set up,
+ * the slot waits for it; NULL otherwise: the owner has been told why. */
 static sp_stream_t *open_client_stream(sp_proxy_t *px, unsigned idx,
-                                       uint32_t gen)
+                                       uint32_t gen, int *parked)
 {
-    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
-    unsigned backend = sh->backend;
+    unsigned backend = sp_table_slot(px->t, idx)->backend;
     sp_link_t *l = px->h.pick_link ? px->h.pick_link(px, backend, px->h.baton)
                                    : NULL;
     sp_stream_t *s;
 
-    if (!l || px->draining == 2) {
+    *parked = 0;
+    if (!l) {
+        if (backend_connecting(px, backend)) {
+            park(px, idx);  /* its link is on the way: wait for it */
+            *parked = 1;
+            return NULL;
+        }
         abort_owner(px, idx, gen, SP_RST_REFUSED);
         return NULL;
     }
@@ -748,6 +753,7 @@ static sp_stream_t *open_client_stream(sp_proxy_t *px, unsigned idx,
     s->slot = (int)idx;
     s->gen = gen;
     px->slots[idx].stream = s;
+    px->slots[idx].park_until = 0;
     return s;
 }
 
@@ -759,6 +765,7 @@ static void try_replay(sp_proxy_t *px, unsigned idx)
     sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
     sp_link_t *l;
     sp_stream_t *s;
+    int parked;
 
     if (!__atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)
         || sh->generation != ss->replay_gen || ss->stream) {
@@ -766,30 +773,15 @@ static void try_replay(sp_proxy_t *px, unsigned idx)
         ss->replay = NULL;
         return;
     }
-    l = px->h.pick_link ? px->h.pick_link(px, sh->backend, px->h.baton)
-                        : NULL;
-    if (!l) {
-        if (backend_connecting(px, sh->backend)) {
-            park(px, idx);
-            return;
-        }
-        abort_owner(px, idx, ss->replay_gen, SP_RST_REFUSED);
-        free(ss->replay);
-        ss->replay = NULL;
-        return;
-    }
-    s = stream_new(px, l->owner_data, l->next_stream);
+    s = open_client_stream(px, idx, ss->replay_gen, &parked);
     if (!s) {
-        abort_owner(px, idx, ss->replay_gen, SP_RST_INTERNAL);
-        free(ss->replay);
-        ss->replay = NULL;
+        if (!parked) {  /* the owner was told: nothing to resend */
+            free(ss->replay);
+            ss->replay = NULL;
+        }
         return;
     }
-    l->next_stream += 2;
-    s->slot = (int)idx;
-    s->gen = ss->replay_gen;
-    ss->stream = s;
-    ss->park_until = 0;
+    l = s->lc->link;
     sp_link_queue(l, SP_FT_HEADERS, SP_FF_END_STREAM, s->id, ss->replay,
                   ss->replay_len);
     s->head_sent = 1;
@@ -851,20 +843,17 @@ static int forward_frame(sp_proxy_t *px, unsigned idx, const sp_frame_hdr_t *h,
     slot_st_t *ss = &px->slots[idx];
     sp_stream_t *s = ss->stream;
     sp_link_t *l;
+    int parked;
 
     if (px->o.role == SP_ROLE_CLIENT && h->type == SP_FT_HEADERS
         && (!s || s->gen != h->stream)) {
         if (s) {  /* the owner moved on without telling us */
             stream_reset(px, s, SP_RST_CANCEL, 1, 0);
         }
-        if (px->draining != 2 && (!px->h.pick_link
-                                  || !px->h.pick_link(px, sp_table_slot(
-                                         px->t, idx)->backend, px->h.baton))
-            && backend_connecting(px, sp_table_slot(px->t, idx)->backend)) {
-            park(px, idx);  /* its link is on the way: wait for it */
+        s = open_client_stream(px, idx, h->stream, &parked);
+        if (parked) {
             return FWD_BLOCKED;
         }
-        s = open_client_stream(px, idx, h->stream);
     }
     if (!s || s->gen != h->stream || s->local_end) {
         return FWD_DONE;  /* stale frame of an abandoned generation */
