@@ -1,36 +1,54 @@
 /*
  * sp_chan.c -- the owner's two-way frame stream over its slot (sp_chan.h).
  *
- * The tx space is held ("have_tx") from the moment the owner takes the
- * SP_MARK_TX bit until it hands the fill to the proxy with SP_EV_TX; the
- * rx space from taking SP_MARK_RX until SP_EV_RXFREE.  Frames are written
- * and parsed with the same codec as the link; a length read from the rx
- * space is checked against the fill before it is used, since the proxy's
- * memory is no more trusted than a peer's.
+ * The owner writes tx frames at tx_pos and publishes each one (tx_head);
+ * it reads rx frames from rx_pos and gives a frame's bytes back (rx_tail)
+ * when it asks for the next one.  Marks only wake it: before it sleeps it
+ * clears the mark it waits for and looks at the positions once more, and
+ * the proxy sets the mark after it moved a position, so no news is lost.
+ * Everything read from the rx space is checked (sp_space_next) before it
+ * is used, since the proxy's memory is no more trusted than a peer's.
  */
 #include <string.h>
 
 #include "sp_chan.h"
 #include "sp_errors.h"
+#include "sp_space.h"
 
-static sp_slot_sh_t *slot_of(sp_chan_t *c)
+#define LOAD(p)        __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* DATA is not cut into pieces smaller than this when more is to come: the
+ * writer skips a short end of the space instead. */
+#define SP_CHAN_MIN_PIECE 1024
+
+static sp_slot_sh_t *slot_of(const sp_chan_t *c)
 {
     return sp_table_slot(c->table, c->idx);
 }
 
-static apr_size_t space_of(sp_chan_t *c)
+static apr_size_t space_of(const sp_chan_t *c)
 {
     return c->table->sh->space_size;
+}
+
+apr_size_t sp_chan_max_payload(const sp_chan_t *c)
+{
+    return sp_space_max_frame(space_of(c)) - SP_FRAME_HDR_LEN;
 }
 
 void sp_chan_open(sp_chan_t *c, sp_table_t *t, unsigned idx, uint32_t gen,
                   apr_interval_time_t timeout)
 {
+    sp_slot_sh_t *s = sp_table_slot(t, idx);
+
     memset(c, 0, sizeof(*c));
     c->table = t;
     c->idx = idx;
     c->gen = gen;
     c->timeout = timeout;
+    c->tx_pos = c->tx_told = LOAD(&s->tx_head);
+    c->rx_pos = c->rx_pub = LOAD(&s->rx_tail);
 }
 
 uint32_t sp_chan_reset_code(const sp_chan_t *c)
@@ -55,8 +73,8 @@ static int check_abort(sp_chan_t *c, uint32_t marks)
     if (!(marks & SP_MARK_ABORT)) {
         return 0;
     }
-    if (__atomic_load_n(&s->abort_gen, __ATOMIC_ACQUIRE) == c->gen) {
-        mark_aborted(c, __atomic_load_n(&s->abort_code, __ATOMIC_ACQUIRE));
+    if (LOAD(&s->abort_gen) == c->gen) {
+        mark_aborted(c, LOAD(&s->abort_code));
         return 1;
     }
     sp_slot_clear_marks(c->table, c->idx, SP_MARK_ABORT);
@@ -68,8 +86,45 @@ int sp_chan_aborted(sp_chan_t *c)
     if (c->aborted) {
         return 1;
     }
-    return check_abort(c, __atomic_load_n(&slot_of(c)->marks,
-                                          __ATOMIC_ACQUIRE));
+    return check_abort(c, LOAD(&slot_of(c)->marks));
+}
+
+/* --- positions ------------------------------------------------------------ */
+
+/* Publishes tx_pos; tells the proxy if `tell`, or if a quarter of the
+ * space went out untold (so it starts forwarding while we write on). */
+static void tx_publish(sp_chan_t *c, int tell)
+{
+    sp_slot_sh_t *s = slot_of(c);
+
+    STORE(&s->tx_head, c->tx_pos);
+    if (c->tx_pos != c->tx_told
+        && (tell || c->tx_pos - c->tx_told >= space_of(c) / 4)) {
+        c->tx_told = c->tx_pos;
+        sp_slot_post_event(c->table, c->idx, SP_EV_TX);
+    }
+}
+
+/* Gives back the rx bytes before rx_pos; tells a proxy that waits for
+ * them (rx_want) once they reach what it asked for. */
+static void rx_consumed(sp_chan_t *c)
+{
+    sp_slot_sh_t *s = slot_of(c);
+    uint64_t want;
+
+    if (c->rx_pub == c->rx_pos) {
+        return;
+    }
+    c->rx_pub = c->rx_pos;
+    STORE(&s->rx_tail, c->rx_pos);
+    /* Pairs with the proxy's store of rx_want and load of rx_tail: either
+     * it sees our tail or we see its want. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    want = LOAD(&s->rx_want);
+    if (want != 0 && want != c->rx_told && (int64_t)(c->rx_pos - want) >= 0) {
+        c->rx_told = want;
+        sp_slot_post_event(c->table, c->idx, SP_EV_RXFREE);
+    }
 }
 
 static apr_status_t wait_for(sp_chan_t *c, uint32_t want, uint32_t *seen)
@@ -89,275 +144,258 @@ static apr_status_t wait_for(sp_chan_t *c, uint32_t want, uint32_t *seen)
     }
 }
 
-static apr_status_t take_tx(sp_chan_t *c)
+/* Clears marks we are about to wait for; the caller then looks at the
+ * positions again before it sleeps. */
+static void unmark(sp_chan_t *c, uint32_t bits)
 {
-    uint32_t m;
-    apr_status_t rv;
+    __atomic_fetch_and(&slot_of(c)->marks, ~bits, __ATOMIC_SEQ_CST);
+}
 
-    if (c->have_tx) {
-        return APR_SUCCESS;
-    }
+/* --- tx --------------------------------------------------------------------- */
+
+/* Contiguous tx bytes free at tx_pos (at least min), without waiting; 0
+ * if not that many now. */
+static apr_size_t tx_room_now(sp_chan_t *c, apr_size_t min)
+{
+    return sp_space_room(sp_slot_tx(c->table, c->idx), space_of(c),
+                         &c->tx_pos, LOAD(&slot_of(c)->tx_tail), min);
+}
+
+/* Waits until min bytes are free in one piece at tx_pos. */
+static apr_status_t tx_room(sp_chan_t *c, apr_size_t min, apr_size_t *room)
+{
     for (;;) {
-        m = __atomic_load_n(&slot_of(c)->marks, __ATOMIC_ACQUIRE);
-        if (check_abort(c, m)) {
+        uint32_t m;
+        apr_status_t rv;
+
+        if (c->aborted || check_abort(c, LOAD(&slot_of(c)->marks))) {
             return SP_EABORTED;
         }
-        if (m & SP_MARK_TX) {
-            sp_slot_clear_marks(c->table, c->idx, SP_MARK_TX);
-            c->have_tx = 1;
-            c->tx_used = 0;
+        if ((*room = tx_room_now(c, min)) != 0) {
             return APR_SUCCESS;
         }
-        rv = wait_for(c, SP_MARK_TX, &m);
-        if (rv != APR_SUCCESS) {
+        tx_publish(c, 1);  /* a pad, and whatever the proxy was not told */
+        unmark(c, SP_MARK_TX);
+        if ((*room = tx_room_now(c, min)) != 0) {
+            return APR_SUCCESS;
+        }
+        if ((rv = wait_for(c, SP_MARK_TX, &m)) != APR_SUCCESS) {
             return rv;
         }
     }
 }
 
-apr_status_t sp_chan_flush(sp_chan_t *c)
+static unsigned char *tx_at(sp_chan_t *c)
 {
-    if (!c->have_tx || c->tx_used == 0) {
-        return APR_SUCCESS;
-    }
-    slot_of(c)->tx_len = (uint32_t)c->tx_used;
-    c->have_tx = 0;
-    c->tx_used = 0;
-    sp_slot_post_event(c->table, c->idx, SP_EV_TX);
-    return APR_SUCCESS;
+    return sp_slot_tx(c->table, c->idx) + (apr_size_t)(c->tx_pos
+                                                       % space_of(c));
 }
 
-static void put_frame(sp_chan_t *c, uint8_t type, uint8_t flags,
-                      const void *payload, apr_size_t len)
+/* Writes the header of a frame whose payload is in place at tx_pos and
+ * publishes it. */
+static void tx_frame_done(sp_chan_t *c, uint8_t type, uint8_t flags,
+                          apr_size_t len)
 {
-    unsigned char *at = sp_slot_tx(c->table, c->idx) + c->tx_used;
     sp_frame_hdr_t h;
 
     h.length = (uint32_t)len;
     h.type = type;
     h.flags = flags;
     h.stream = c->gen;
-    sp_frame_hdr_encode(at, &h);
-    if (len) {
-        memcpy(at + SP_FRAME_HDR_LEN, payload, len);
+    sp_frame_hdr_encode(tx_at(c), &h);
+    c->tx_pos += SP_FRAME_HDR_LEN + len;
+    if (flags & SP_FF_END_STREAM) {
+        c->tx_ended = 1;
     }
-    c->tx_used += SP_FRAME_HDR_LEN + len;
+    tx_publish(c, (flags & (SP_FF_END_STREAM | SP_FF_FLUSH)) != 0);
+}
+
+apr_status_t sp_chan_flush(sp_chan_t *c)
+{
+    tx_publish(c, 1);
+    return APR_SUCCESS;
 }
 
 static apr_status_t put_whole(sp_chan_t *c, uint8_t type, uint8_t flags,
                               const void *payload, apr_size_t len)
 {
-    apr_size_t need = SP_FRAME_HDR_LEN + len;
+    apr_size_t room;
     apr_status_t rv;
 
-    if (need > space_of(c)) {
+    if (len > sp_chan_max_payload(c)) {
         return SP_ETOOLONG;
     }
-    if ((rv = take_tx(c)) != APR_SUCCESS) {
+    if ((rv = tx_room(c, SP_FRAME_HDR_LEN + len, &room)) != APR_SUCCESS) {
         return rv;
     }
-    if (c->tx_used + need > space_of(c)) {
-        sp_chan_flush(c);
-        if ((rv = take_tx(c)) != APR_SUCCESS) {
-            return rv;
-        }
+    if (len) {
+        memcpy(tx_at(c) + SP_FRAME_HDR_LEN, payload, len);
     }
-    put_frame(c, type, flags, payload, len);
+    tx_frame_done(c, type, flags, len);
     return APR_SUCCESS;
 }
 
 static apr_status_t put_data(sp_chan_t *c, uint8_t flags,
                              const unsigned char *p, apr_size_t len)
 {
-    apr_status_t rv;
+    apr_size_t max = sp_chan_max_payload(c);
 
-    do {
-        apr_size_t avail, chunk;
+    for (;;) {
+        apr_size_t room, chunk;
+        apr_status_t rv;
 
-        if ((rv = take_tx(c)) != APR_SUCCESS) {
+        chunk = len < SP_CHAN_MIN_PIECE ? len : SP_CHAN_MIN_PIECE;
+        if ((rv = tx_room(c, SP_FRAME_HDR_LEN + chunk, &room))
+            != APR_SUCCESS) {
             return rv;
         }
-        avail = space_of(c) - c->tx_used;
-        if (avail <= SP_FRAME_HDR_LEN && (len > 0 || avail < SP_FRAME_HDR_LEN)) {
-            sp_chan_flush(c);
-            continue;
+        chunk = room - SP_FRAME_HDR_LEN;
+        if (chunk > max) {
+            chunk = max;
         }
-        chunk = avail - SP_FRAME_HDR_LEN;
         if (chunk >= len) {
-            put_frame(c, SP_FT_DATA, flags, p, len);
+            if (len) {
+                memcpy(tx_at(c) + SP_FRAME_HDR_LEN, p, len);
+            }
+            tx_frame_done(c, SP_FT_DATA, flags, len);
             return APR_SUCCESS;
         }
-        put_frame(c, SP_FT_DATA, 0, p, chunk);
+        memcpy(tx_at(c) + SP_FRAME_HDR_LEN, p, chunk);
+        tx_frame_done(c, SP_FT_DATA, 0, chunk);
         p += chunk;
         len -= chunk;
-        sp_chan_flush(c);
-    } while (1);
-}
-
-/* After a frame went into the fill: END closes our side; END, FLUSH or a
- * full space hand the fill over. */
-static apr_status_t frame_added(sp_chan_t *c, uint8_t flags)
-{
-    if (flags & SP_FF_END_STREAM) {
-        c->tx_ended = 1;
     }
-    if ((flags & (SP_FF_END_STREAM | SP_FF_FLUSH))
-        || space_of(c) - c->tx_used <= SP_FRAME_HDR_LEN) {
-        sp_chan_flush(c);
-    }
-    return APR_SUCCESS;
 }
 
 apr_status_t sp_chan_put(sp_chan_t *c, uint8_t type, uint8_t flags,
                          const void *payload, apr_size_t len)
 {
-    apr_status_t rv;
-
     if (c->tx_ended) {
         return c->aborted ? SP_EABORTED : SP_ECLOSED;
     }
     if (type == SP_FT_DATA) {
-        rv = put_data(c, flags, payload, len);
+        return put_data(c, flags, payload, len);
     }
-    else {
-        rv = put_whole(c, type, flags, payload, len);
-    }
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    return frame_added(c, flags);
+    return put_whole(c, type, flags, payload, len);
 }
 
 unsigned char *sp_chan_frame_begin(sp_chan_t *c, apr_size_t need,
                                    apr_size_t *room, apr_status_t *rv)
 {
+    apr_size_t n, max = sp_chan_max_payload(c);
+
     if (c->tx_ended) {
         *rv = c->aborted ? SP_EABORTED : SP_ECLOSED;
         return NULL;
     }
-    if ((*rv = take_tx(c)) != APR_SUCCESS) {
+    if (need > max) {
+        *rv = SP_ETOOLONG;
         return NULL;
     }
-    if (c->tx_used > 0
-        && space_of(c) - c->tx_used < SP_FRAME_HDR_LEN + need) {
-        sp_chan_flush(c);
-        if ((*rv = take_tx(c)) != APR_SUCCESS) {
-            return NULL;
-        }
+    if ((*rv = tx_room(c, SP_FRAME_HDR_LEN + need, &n)) != APR_SUCCESS) {
+        return NULL;
     }
-    *room = space_of(c) - c->tx_used - SP_FRAME_HDR_LEN;
-    return sp_slot_tx(c->table, c->idx) + c->tx_used + SP_FRAME_HDR_LEN;
+    n -= SP_FRAME_HDR_LEN;
+    *room = c->tx_begun = n < max ? n : max;
+    return tx_at(c) + SP_FRAME_HDR_LEN;
 }
 
 apr_status_t sp_chan_frame_end(sp_chan_t *c, uint8_t type, uint8_t flags,
                                apr_size_t len)
 {
-    unsigned char *at = sp_slot_tx(c->table, c->idx) + c->tx_used;
-    sp_frame_hdr_t h;
-
-    if (!c->have_tx || c->tx_used + SP_FRAME_HDR_LEN + len > space_of(c)) {
+    if (c->tx_begun == 0 || len > c->tx_begun || c->tx_ended) {
         return SP_ETOOLONG;
     }
-    h.length = (uint32_t)len;
-    h.type = type;
-    h.flags = flags;
-    h.stream = c->gen;
-    sp_frame_hdr_encode(at, &h);
-    c->tx_used += SP_FRAME_HDR_LEN + len;
-    return frame_added(c, flags);
+    c->tx_begun = 0;
+    tx_frame_done(c, type, flags, len);
+    return APR_SUCCESS;
 }
 
-static void release_rx(sp_chan_t *c)
+int sp_chan_can_put(sp_chan_t *c)
 {
-    if (c->have_rx) {
-        c->have_rx = 0;
-        sp_slot_post_event(c->table, c->idx, SP_EV_RXFREE);
-    }
+    return tx_room_now(c, SP_FRAME_HDR_LEN + 1) != 0;
 }
 
-/* Takes a fill if one is marked: 1 if taken, 0 if none. */
-static int take_rx(sp_chan_t *c, uint32_t marks)
+apr_size_t sp_chan_room(sp_chan_t *c)
 {
-    uint32_t len;
+    apr_size_t n = tx_room_now(c, SP_FRAME_HDR_LEN + 1);
+    apr_size_t max = sp_chan_max_payload(c);
 
-    if (!(marks & SP_MARK_RX)) {
+    if (n <= SP_FRAME_HDR_LEN) {
         return 0;
     }
-    sp_slot_clear_marks(c->table, c->idx, SP_MARK_RX);
-    len = __atomic_load_n(&slot_of(c)->rx_len, __ATOMIC_ACQUIRE);
-    c->have_rx = 1;
-    c->rx_off = 0;
-    c->rx_len = len > space_of(c) ? 0 : len;  /* a bad length: empty fill */
-    return 1;
+    n -= SP_FRAME_HDR_LEN;
+    return n < max ? n : max;
 }
 
-/* Next frame from the held fill: APR_SUCCESS, APR_EOF when the fill is
- * used up, SP_EPROTO if it is corrupt. */
-static apr_status_t next_in_fill(sp_chan_t *c, sp_frame_hdr_t *h,
-                                 const unsigned char **payload)
-{
-    const unsigned char *base = sp_slot_rx(c->table, c->idx);
-    apr_size_t left = c->rx_len - c->rx_off;
+/* --- rx --------------------------------------------------------------------- */
 
-    if (left == 0) {
-        return APR_EOF;
+/* The next frame after rx_pos, of any generation: 1, 0 if none, -1 if the
+ * rx space is corrupt.  rx_pos moves past it (its bytes are given back at
+ * the next call). */
+static int rx_next(sp_chan_t *c, sp_frame_hdr_t *h,
+                   const unsigned char **payload, uint64_t *head)
+{
+    int r;
+
+    rx_consumed(c);
+    *head = LOAD(&slot_of(c)->rx_head);
+    r = sp_space_next(sp_slot_rx(c->table, c->idx), space_of(c), &c->rx_pos,
+                      *head, h, payload);
+    if (r > 0) {
+        c->rx_pos += SP_FRAME_HDR_LEN + h->length;
     }
-    if (left < SP_FRAME_HDR_LEN
-        || sp_frame_hdr_decode_slot(base + c->rx_off,
-                                    (uint32_t)(left - SP_FRAME_HDR_LEN), h)
-           != APR_SUCCESS) {
-        c->rx_off = c->rx_len;
-        return SP_EPROTO;
-    }
-    *payload = base + c->rx_off + SP_FRAME_HDR_LEN;
-    c->rx_off += SP_FRAME_HDR_LEN + h->length;
-    return APR_SUCCESS;
+    return r;
+}
+
+static int rx_waiting(sp_chan_t *c)
+{
+    return LOAD(&slot_of(c)->rx_head) != c->rx_pos;
 }
 
 apr_status_t sp_chan_get(sp_chan_t *c, sp_frame_hdr_t *h,
                          const unsigned char **payload, int nonblock)
 {
-    apr_status_t rv;
-    uint32_t m;
-
     for (;;) {
+        apr_status_t rv;
+        uint64_t head;
+        uint32_t m;
+        int r;
+
         if (c->rx_ended) {
             return c->aborted ? SP_EABORTED : APR_EOF;
         }
-        if (c->have_rx) {
-            rv = next_in_fill(c, h, payload);
-            if (rv == SP_EPROTO) {
-                sp_chan_abort(c, SP_RST_PROTOCOL);
-                return SP_EPROTO;
-            }
-            if (rv == APR_SUCCESS) {
-                if (h->stream != c->gen) {
-                    continue;  /* late frame of an earlier generation */
-                }
-                if (h->type == SP_FT_RESET) {
-                    mark_aborted(c, h->length >= 4 ? sp_get_u32(*payload)
-                                                   : SP_RST_PROTOCOL);
-                    return SP_EABORTED;
-                }
-                if (h->flags & SP_FF_END_STREAM) {
-                    c->rx_ended = 1;
-                }
-                return APR_SUCCESS;
-            }
-            release_rx(c);
+        r = rx_next(c, h, payload, &head);
+        if (r < 0) {
+            sp_chan_abort(c, SP_RST_PROTOCOL);
+            return SP_EPROTO;
         }
-        m = __atomic_load_n(&slot_of(c)->marks, __ATOMIC_ACQUIRE);
-        if (check_abort(c, m)) {
+        if (r > 0) {
+            if (h->stream != c->gen) {
+                continue;  /* late frame of an earlier generation */
+            }
+            if (h->type == SP_FT_RESET) {
+                mark_aborted(c, h->length >= 4 ? sp_get_u32(*payload)
+                                               : SP_RST_PROTOCOL);
+                return SP_EABORTED;
+            }
+            if (h->flags & SP_FF_END_STREAM) {
+                c->rx_ended = 1;
+            }
+            return APR_SUCCESS;
+        }
+        if (check_abort(c, LOAD(&slot_of(c)->marks))) {
             return SP_EABORTED;
-        }
-        if (take_rx(c, m)) {
-            continue;
         }
         if (nonblock) {
             return APR_EAGAIN;
         }
-        rv = wait_for(c, SP_MARK_RX, &m);
-        if (rv != APR_SUCCESS) {
+        tx_publish(c, 1);
+        unmark(c, SP_MARK_RX);
+        if (LOAD(&slot_of(c)->rx_head) != head) {
+            continue;
+        }
+        if ((rv = wait_for(c, SP_MARK_RX, &m)) != APR_SUCCESS) {
             return rv;
         }
     }
@@ -365,46 +403,46 @@ apr_status_t sp_chan_get(sp_chan_t *c, sp_frame_hdr_t *h,
 
 apr_status_t sp_chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks)
 {
-    if ((want & SP_MARK_TX) && c->have_tx) {
-        *marks = SP_MARK_TX;
-        return APR_SUCCESS;
+    int again = 0;
+
+    want &= SP_MARK_TX | SP_MARK_RX;
+    for (;;) {
+        apr_status_t rv;
+
+        if ((want & SP_MARK_TX) && sp_chan_can_put(c)) {
+            *marks = SP_MARK_TX;
+            return APR_SUCCESS;
+        }
+        if ((want & SP_MARK_RX) && rx_waiting(c)) {
+            *marks = SP_MARK_RX;
+            return APR_SUCCESS;
+        }
+        if (c->aborted || check_abort(c, LOAD(&slot_of(c)->marks))) {
+            return SP_EABORTED;
+        }
+        if (!again) {
+            tx_publish(c, 1);
+            unmark(c, want);
+            again = 1;
+            continue;  /* look once more after clearing */
+        }
+        if ((rv = wait_for(c, want, marks)) != APR_SUCCESS) {
+            return rv;
+        }
+        again = 0;
     }
-    if ((want & SP_MARK_RX) && c->have_rx && c->rx_off < c->rx_len) {
-        *marks = SP_MARK_RX;
-        return APR_SUCCESS;
-    }
-    return wait_for(c, want, marks);
 }
 
-int sp_chan_can_put(sp_chan_t *c)
-{
-    return c->have_tx
-           || (__atomic_load_n(&slot_of(c)->marks, __ATOMIC_ACQUIRE)
-               & SP_MARK_TX);
-}
-
-apr_size_t sp_chan_room(sp_chan_t *c)
-{
-    apr_size_t used = c->have_tx ? c->tx_used : 0;
-
-    if (space_of(c) - used <= SP_FRAME_HDR_LEN) {
-        return 0;
-    }
-    return space_of(c) - used - SP_FRAME_HDR_LEN;
-}
+/* --- ending ----------------------------------------------------------------- */
 
 void sp_chan_abort(sp_chan_t *c, uint32_t reason)
 {
     sp_slot_sh_t *s = slot_of(c);
 
-    if (c->have_tx) {
-        /* Give back the space we hold: the proxy will not see this fill. */
-        c->have_tx = 0;
-        c->tx_used = 0;
-        sp_slot_set_marks(c->table, c->idx, SP_MARK_TX);
-    }
+    c->tx_begun = 0;
     if (!c->aborted) {
         s->owner_abort = reason;
+        STORE(&s->owner_abort_gen, c->gen);  /* its frames are dead now */
         sp_slot_post_event(c->table, c->idx, SP_EV_ABORT);
         c->aborted = SP_CHAN_BY_US;
         c->reset_code = reason;
@@ -415,29 +453,11 @@ void sp_chan_abort(sp_chan_t *c, uint32_t reason)
 
 void sp_chan_close(sp_chan_t *c)
 {
-    int finished = c->rx_ended && !c->aborted;
-
     if (!c->tx_ended) {
         sp_chan_abort(c, SP_RST_NO_ERROR);
     }
-    else if (c->have_tx) {
-        if (c->tx_used) {
-            sp_chan_flush(c);
-        }
-        else {
-            c->have_tx = 0;
-            sp_slot_set_marks(c->table, c->idx, SP_MARK_TX);
-        }
-    }
-    if (finished && c->have_rx) {
-        /* Nothing more comes for this request: the proxy needs to know the
-         * space is free only before this slot's next reply, and the next
-         * request rings anyway.  Saves a wake-up per request. */
-        c->have_rx = 0;
-        sp_slot_post_event_quiet(c->table, c->idx, SP_EV_RXFREE);
-        return;
-    }
-    release_rx(c);
+    tx_publish(c, 1);
+    rx_consumed(c);
 }
 
 apr_status_t sp_chan_accept(sp_chan_t *c, sp_table_t *t, unsigned idx,
@@ -445,25 +465,36 @@ apr_status_t sp_chan_accept(sp_chan_t *c, sp_table_t *t, unsigned idx,
                             apr_interval_time_t timeout)
 {
     sp_slot_sh_t *s = sp_table_slot(t, idx);
-    sp_frame_hdr_t h;
-    apr_status_t rv;
-    uint32_t m;
 
     sp_chan_open(c, t, idx, 0, timeout);
     for (;;) {
-        m = __atomic_load_n(&s->marks, __ATOMIC_ACQUIRE);
-        if (m & SP_MARK_ABORT) {  /* no request is active: stale */
+        sp_frame_hdr_t h;
+        const unsigned char *payload;
+        apr_status_t rv;
+        uint64_t head;
+        uint32_t m;
+        int r;
+
+        if (LOAD(&s->marks) & SP_MARK_ABORT) {  /* no request active: stale */
             sp_slot_clear_marks(t, idx, SP_MARK_ABORT);
         }
-        if (take_rx(c, m)) {
-            const unsigned char *payload;
-            rv = next_in_fill(c, &h, &payload);
-            if (rv == APR_SUCCESS && h.type == SP_FT_HEADERS) {
+        r = rx_next(c, &h, &payload, &head);
+        if (r < 0) {
+            c->rx_pos = head;  /* corrupt: drop it all */
+            continue;
+        }
+        if (r > 0) {
+            if (h.type == SP_FT_HEADERS && h.stream == LOAD(&s->generation)) {
                 c->gen = h.stream;
-                c->rx_off = 0;  /* sp_chan_get returns the HEADERS again */
+                /* sp_chan_get returns the HEADERS again; pads before it
+                 * are given back then. */
+                c->rx_pos -= SP_FRAME_HDR_LEN + h.length;
                 return APR_SUCCESS;
             }
-            release_rx(c);  /* leftovers of an earlier request */
+            continue;  /* leftovers of an earlier request */
+        }
+        unmark(c, SP_MARK_RX);
+        if (LOAD(&s->rx_head) != head) {
             continue;
         }
         rv = sp_slot_wait_marks(t, idx, SP_MARK_RX, wait, &m);

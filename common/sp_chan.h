@@ -2,11 +2,15 @@
  * sp_chan.h -- the owner's view of its slot: a two-way stream of frames.
  *
  * An Apache request writes its head and body into the tx space and reads
- * the reply from the rx space; an execd worker does the mirror image.  A
- * channel packs as many frames as fit into one tx fill (a small request is
- * one fill: HEADERS + END_STREAM), splits DATA larger than the space, and
- * hands the fill to the proxy on flush or when the space is full.  Frames
- * in the spaces are stamped with the slot generation; frames of another
+ * the reply from the rx space; an execd worker does the mirror image.
+ * Both spaces are frame rings (sp_space.h): every frame is published as
+ * soon as it is written, so the proxy forwards the first part of a body
+ * while the owner writes the next, and the owner passes on one reply
+ * frame while the proxy places the following ones.  The proxy is told
+ * (SP_EV_TX) when a frame ends the stream or asks for a flush, when a
+ * quarter of the space was published since the last word, and before the
+ * owner waits for anything.  DATA longer than a frame is split.  Frames in
+ * the spaces are stamped with the slot generation; frames of another
  * generation are dropped.
  *
  * Every wait is bounded by the channel timeout (APR_TIMEUP).  If the
@@ -32,12 +36,14 @@ typedef struct sp_chan_t {
     uint32_t      gen;
     apr_interval_time_t timeout;   /* per wait, microseconds */
     /* tx */
-    int           have_tx;         /* we hold the tx space */
-    apr_size_t    tx_used;
+    uint64_t      tx_pos;          /* where our next frame goes (= tx_head
+                                    * between calls) */
+    uint64_t      tx_told;         /* tx_head at our last SP_EV_TX */
+    apr_size_t    tx_begun;        /* frame_begin: room given, 0 if none */
     /* rx */
-    int           have_rx;         /* rx space holds an unread fill */
-    apr_size_t    rx_off;
-    apr_size_t    rx_len;
+    uint64_t      rx_pos;          /* after the frame returned last */
+    uint64_t      rx_pub;          /* rx_tail as we last stored it */
+    uint64_t      rx_told;         /* rx_want we answered last */
     /* state */
     int           tx_ended;        /* END_STREAM or reset sent */
     int           rx_ended;        /* END_STREAM or reset received */
@@ -50,51 +56,57 @@ typedef struct sp_chan_t {
 void sp_chan_open(sp_chan_t *c, sp_table_t *t, unsigned idx, uint32_t gen,
                   apr_interval_time_t timeout);
 
-/* Appends one frame.  HEADERS must fit in one fill (SP_ETOOLONG if not);
- * DATA of any length is split.  flags as in sp_frame.h.  Waits for the tx
- * space when needed.  SP_FF_FLUSH or SP_FF_END_STREAM hand the fill over
- * at once. */
+/* The longest payload of one frame in this channel's spaces (a head must
+ * fit in it). */
+apr_size_t sp_chan_max_payload(const sp_chan_t *c);
+
+/* Appends one frame.  HEADERS must fit in one frame (SP_ETOOLONG if not);
+ * DATA of any length is split.  flags as in sp_frame.h.  Waits for tx
+ * space when needed.  SP_FF_FLUSH or SP_FF_END_STREAM tell the proxy at
+ * once. */
 apr_status_t sp_chan_put(sp_chan_t *c, uint8_t type, uint8_t flags,
                          const void *payload, apr_size_t len);
 
-/* Builds a frame in place: sp_chan_frame_begin waits for the tx space and
- * returns where the payload of the next frame goes, with *room bytes free
- * there (a fresh fill if the current one has less than `need`);
- * sp_chan_frame_end writes the header for `len` payload bytes and hands
- * the fill over like sp_chan_put.  Saves a copy for heads built field by
- * field.  NULL from begin: the wait failed (status in *rv). */
+/* Builds a frame in place: sp_chan_frame_begin waits until `need` payload
+ * bytes (at most sp_chan_max_payload) are free in one piece and returns
+ * where the payload of the next frame goes, with *room (>= need, <=
+ * sp_chan_max_payload) bytes there; sp_chan_frame_end writes the header
+ * for `len` payload bytes and publishes it like sp_chan_put.  Saves a copy
+ * for heads built field by field.  NULL from begin: the wait failed or
+ * need is too long (status in *rv). */
 unsigned char *sp_chan_frame_begin(sp_chan_t *c, apr_size_t need,
                                    apr_size_t *room, apr_status_t *rv);
 apr_status_t sp_chan_frame_end(sp_chan_t *c, uint8_t type, uint8_t flags,
                                apr_size_t len);
 
-/* Hands the current fill, if any, to the proxy. */
+/* Tells the proxy about frames published since the last word, if any. */
 apr_status_t sp_chan_flush(sp_chan_t *c);
 
 /* Next frame for this generation.  *payload points into the rx space and
- * stays valid until the next sp_chan_get/sp_chan_close.  A RESET frame
+ * stays valid until the next sp_chan_get/sp_chan_close (which give its
+ * bytes back to the proxy).  A RESET frame
  * from the peer is returned as SP_EABORTED.  If nonblock is set and no
  * frame is there, APR_EAGAIN. */
 apr_status_t sp_chan_get(sp_chan_t *c, sp_frame_hdr_t *h,
                          const unsigned char **payload, int nonblock);
 
-/* Waits until the tx space is writable (SP_MARK_TX) or a reply fill is
- * there (SP_MARK_RX); *marks gets which.  Lets a full-duplex owner send
- * its body while it also forwards the reply. */
+/* Waits until tx space is free (SP_MARK_TX) or a reply frame is there
+ * (SP_MARK_RX); *marks gets which.  Lets a full-duplex owner send its
+ * body while it also forwards the reply. */
 apr_status_t sp_chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks);
 
-/* Can sp_chan_put proceed without waiting (we hold the tx space, or it is
- * free to take)? */
+/* Can a DATA sp_chan_put of at least one byte proceed without waiting? */
 int sp_chan_can_put(sp_chan_t *c);
 
-/* With sp_chan_can_put true: DATA payload bytes that fit in the current
- * fill, so a put of at most that many does not wait. */
+/* With sp_chan_can_put true: DATA payload bytes that fit at once, so a
+ * put of at most that many does not wait. */
 apr_size_t sp_chan_room(sp_chan_t *c);
 
 /* Abandons the stream: tells the proxy (SP_EV_ABORT with reason). */
 void sp_chan_abort(sp_chan_t *c, uint32_t reason);
 
-/* Ends use of the channel: releases an rx fill still held. */
+/* Ends use of the channel: gives back the rx frame still held and tells
+ * the proxy about tx frames it was not told of. */
 void sp_chan_close(sp_chan_t *c);
 
 uint32_t sp_chan_reset_code(const sp_chan_t *c);

@@ -5,9 +5,10 @@
  * stream, the credit it may still send, the credit the peer may still
  * send, and `pend`: frames received for the slot that wait for its rx
  * space (bounded by the credit we granted, so by the window, never by the
- * body size).  A slot's tx fill is forwarded frame by frame; when credit
- * or link output room runs out the fill is kept and the stream waits on
- * its link's blocked list until a WINDOW or a drained socket resumes it.
+ * body size).  A slot's tx frames are forwarded one by one and their
+ * space given back to the owner at once; when credit or link output room
+ * runs out the rest stays in the tx space and the stream waits on its
+ * link's blocked list until a WINDOW or a drained socket resumes it.
  *
  * Lifetimes.  Client side, a stream ends when its END went out and the
  * peer's END was copied into the slot, or on a reset either way.  Server
@@ -33,6 +34,10 @@
 
 #include "sp_errors.h"
 #include "sp_proxy.h"
+#include "sp_space.h"
+
+#define LOAD(p)        __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 #define TICK_INTERVAL   apr_time_from_msec(100)
 #define SWEEP_INTERVAL  apr_time_from_sec(1)
@@ -77,8 +82,11 @@ struct link_ctx_t {
 
 typedef struct slot_st_t {
     sp_stream_t   *stream;
-    apr_size_t     tx_off;        /* next frame in the held fill */
+    uint64_t       tx_pos;        /* next tx frame to forward (tx_tail once
+                                   * published) */
     apr_size_t     tx_sub;        /* bytes of that DATA frame already sent */
+    uint64_t       rx_pos;        /* where our next rx frame goes (rx_head
+                                   * once published) */
     int            inext, iprev;  /* idle list (server) */
     int            pnext, pprev;  /* parked list (client) */
     apr_time_t     park_until;
@@ -87,9 +95,9 @@ typedef struct slot_st_t {
     uint32_t       replay_len;
     uint32_t       replay_gen;
     int            replays;       /* resends of this request so far */
-    apr_time_t     dead_since;    /* server: worker died, its fill still out */
-    unsigned       rx_busy:1, tx_held:1, idle:1, attach_pending:1, pumping:1,
-                   parked:1, dead_pending:1;
+    apr_time_t     dead_since;    /* server: worker died, its frames still out */
+    unsigned       idle:1, attach_pending:1, pumping:1, parked:1,
+                   dead_pending:1;
 } slot_st_t;
 
 struct sp_proxy_t {
@@ -167,7 +175,7 @@ void sp_proxy_default_settings(const sp_table_t *t, sp_link_settings_t *s)
     uint32_t space = t->sh->space_size;
 
     s->max_streams = 4096;
-    s->max_frame = space - SP_FRAME_HDR_LEN;
+    s->max_frame = (uint32_t)(sp_space_max_frame(space) - SP_FRAME_HDR_LEN);
     s->stream_window = 4 * space;
     s->link_window = 0x40000000u;
 }
@@ -200,8 +208,12 @@ apr_status_t sp_proxy_create(sp_proxy_t **pxp, sp_table_t *t,
     px->listeners = apr_array_make(p, 4, sizeof(link_ctx_t *));
     px->slots = apr_pcalloc(p, sizeof(slot_st_t) * t->sh->nslots);
     for (i = 0; i < t->sh->nslots; i++) {
+        sp_slot_sh_t *sh = sp_table_slot(t, i);
         px->slots[i].inext = px->slots[i].iprev = -1;
         px->slots[i].pnext = px->slots[i].pprev = -1;
+        /* A new proxy carries on where its predecessor stopped. */
+        px->slots[i].tx_pos = LOAD(&sh->tx_tail);
+        px->slots[i].rx_pos = LOAD(&sh->rx_head);
     }
     rv = apr_pollset_create_ex(&px->ps, 1024, p, APR_POLLSET_NOCOPY,
                                APR_POLLSET_EPOLL);
@@ -394,16 +406,85 @@ static void dequeue_stream(sp_proxy_t *px, sp_stream_t *s)
     px->q_len--;
 }
 
-static void release_tx(sp_proxy_t *px, unsigned idx)
+/* --- the slot's spaces ------------------------------------------------- */
+
+/* Has the owner published tx frames we have not forwarded? */
+static int tx_pending(sp_proxy_t *px, unsigned idx)
+{
+    return px->slots[idx].tx_pos
+           != LOAD(&sp_table_slot(px->t, idx)->tx_head);
+}
+
+/* Has the owner frames of ours in its rx space it has not read? */
+static int rx_unread(sp_proxy_t *px, unsigned idx)
+{
+    return px->slots[idx].rx_pos
+           != LOAD(&sp_table_slot(px->t, idx)->rx_tail);
+}
+
+/* Gives the tx bytes before tx_pos back to the owner. */
+static void tx_consumed(sp_proxy_t *px, unsigned idx)
+{
+    STORE(&sp_table_slot(px->t, idx)->tx_tail, px->slots[idx].tx_pos);
+    sp_slot_set_marks(px->t, idx, SP_MARK_TX);
+}
+
+/* Drops every tx frame the owner published (its owner is gone). */
+static void tx_drop(sp_proxy_t *px, unsigned idx)
 {
     slot_st_t *ss = &px->slots[idx];
 
-    ss->tx_held = 0;
-    ss->tx_off = 0;
+    ss->tx_pos = LOAD(&sp_table_slot(px->t, idx)->tx_head);
     ss->tx_sub = 0;
-    ss->park_until = 0;
-    ss->progress = apr_time_now();
-    sp_slot_set_marks(px->t, idx, SP_MARK_TX);
+    tx_consumed(px, idx);
+}
+
+/* Where a frame of `need` bytes goes in slot idx's rx space, or NULL if
+ * the owner has not read enough yet.  May skip the end of the space. */
+static unsigned char *rx_place(sp_proxy_t *px, unsigned idx, apr_size_t need)
+{
+    slot_st_t *ss = &px->slots[idx];
+    unsigned char *base = sp_slot_rx(px->t, idx);
+    apr_size_t size = px->t->sh->space_size;
+
+    if (!sp_space_room(base, size, &ss->rx_pos,
+                       LOAD(&sp_table_slot(px->t, idx)->rx_tail), need)) {
+        return NULL;
+    }
+    return base + (apr_size_t)(ss->rx_pos % size);
+}
+
+/* Publishes the rx frames placed so far and wakes the owner. */
+static void rx_publish(sp_proxy_t *px, unsigned idx)
+{
+    STORE(&sp_table_slot(px->t, idx)->rx_head, px->slots[idx].rx_pos);
+    sp_slot_set_marks(px->t, idx, SP_MARK_RX);
+}
+
+/* Our next rx frame does not fit: asks the owner for SP_EV_RXFREE once it
+ * has read up to half a space behind us (then any frame fits).  Returns
+ * non-zero if it already has (look again now). */
+static int rx_ask_room(sp_proxy_t *px, unsigned idx)
+{
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    uint64_t pos = px->slots[idx].rx_pos;
+    uint64_t half = sp_space_max_frame(px->t->sh->space_size);
+    uint64_t want = pos > half ? pos - half : 1;
+
+    STORE(&sh->rx_want, want);
+    /* Pairs with the owner's store of rx_tail and load of rx_want. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return (int64_t)(LOAD(&sh->rx_tail) - want) >= 0;
+}
+
+/* Is a tx frame of generation gen alive?  Frames of an earlier request,
+ * or of one the owner or we abandoned, are dropped. */
+static int tx_gen_alive(sp_proxy_t *px, unsigned idx, uint32_t gen)
+{
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+
+    return gen == LOAD(&sh->generation) && gen != LOAD(&sh->owner_abort_gen)
+           && gen != LOAD(&sh->abort_gen);
 }
 
 /* Tells the owner of slot idx that its generation gen is abandoned. */
@@ -476,11 +557,11 @@ static void stream_free(sp_proxy_t *px, sp_stream_t *s)
         slot_st_t *ss = &px->slots[idx];
         ss->stream = NULL;
         s->slot = -1;
-        if (ss->tx_held && !ss->pumping) {
-            pump_tx(px, idx);  /* drops what is left of the fill */
+        if (!ss->pumping && tx_pending(px, idx)) {
+            pump_tx(px, idx);  /* drops what is left of its frames */
         }
         if (px->o.role == SP_ROLE_SERVER && ss->attach_pending
-            && !ss->tx_held) {
+            && !ss->stream && !tx_pending(px, idx)) {
             worker_ready(px, idx);
         }
     }
@@ -510,20 +591,17 @@ static void stream_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code,
     stream_free(px, s);
 }
 
-/* The rx space of s's slot now holds `used` bytes of frames, `data` of
- * them DATA payload: tell the owner, return the credit, end the stream if
+/* Frames for s went into its slot's rx space, `data` bytes of DATA
+ * payload among them: publish them, return the credit, end the stream if
  * END went in. */
-static void fill_delivered(sp_proxy_t *px, sp_stream_t *s, apr_size_t used,
-                           uint32_t data, int end)
+static void fill_delivered(sp_proxy_t *px, sp_stream_t *s, uint32_t data,
+                           int end)
 {
     unsigned idx = (unsigned)s->slot;
     slot_st_t *ss = &px->slots[idx];
 
-    __atomic_store_n(&sp_table_slot(px->t, idx)->rx_len, (uint32_t)used,
-                     __ATOMIC_RELEASE);
-    ss->rx_busy = 1;
+    rx_publish(px, idx);
     ss->progress = apr_time_now();
-    sp_slot_set_marks(px->t, idx, SP_MARK_RX);
     if (data) {
         sp_link_t *l = s->lc->link;
         if (!s->remote_end && l->state != SP_LINK_CLOSED) {
@@ -540,72 +618,89 @@ static void fill_delivered(sp_proxy_t *px, sp_stream_t *s, apr_size_t used,
     }
 }
 
-/* A frame from the link goes straight into the slot's rx space when that
- * is free and nothing waits before it: one copy less than through pend.
+/* A frame from the link goes straight into the slot's rx space when there
+ * is room and nothing waits before it: one copy less than through pend.
  * Returns 1 if it did. */
 static int deliver_direct(sp_proxy_t *px, sp_stream_t *s, uint8_t type,
                           uint8_t flags, const unsigned char *p, uint32_t len)
 {
     unsigned char *rx;
     sp_frame_hdr_t h;
+    uint64_t before;
 
-    if (s->slot < 0 || px->slots[s->slot].rx_busy
-        || s->pend_off != s->pend_len
-        || SP_FRAME_HDR_LEN + (apr_size_t)len > px->t->sh->space_size) {
+    if (s->slot < 0 || s->pend_off != s->pend_len) {
         return 0;
     }
-    rx = sp_slot_rx(px->t, (unsigned)s->slot);
+    before = px->slots[s->slot].rx_pos;
+    rx = rx_place(px, (unsigned)s->slot, SP_FRAME_HDR_LEN + (apr_size_t)len);
+    if (!rx) {
+        if (px->slots[s->slot].rx_pos != before) {
+            rx_publish(px, (unsigned)s->slot);  /* the owner reads the pad */
+        }
+        return 0;
+    }
     h.length = len;
     h.type = type;
     h.flags = flags;
     h.stream = s->gen;
     sp_frame_hdr_encode(rx, &h);
     memcpy(rx + SP_FRAME_HDR_LEN, p, len);
-    fill_delivered(px, s, SP_FRAME_HDR_LEN + len,
-                   type == SP_FT_DATA ? len : 0,
+    px->slots[s->slot].rx_pos += SP_FRAME_HDR_LEN + len;
+    fill_delivered(px, s, type == SP_FT_DATA ? len : 0,
                    (flags & SP_FF_END_STREAM) != 0);
     return 1;
 }
 
-/* Copies whole pending frames into the slot's rx space if it is free. */
+/* Copies whole pending frames into the slot's rx space while they fit;
+ * asks the owner to say when it has read enough for the rest. */
 static void deliver(sp_proxy_t *px, sp_stream_t *s)
 {
     slot_st_t *ss;
-    unsigned char *rx;
-    apr_size_t used = 0, space = px->t->sh->space_size;
+    sp_slot_sh_t *sh;
+    unsigned idx;
+    uint64_t before;
     uint32_t data = 0;
-    int end = 0;
+    int end = 0, asked = 0;
 
     if (s->slot < 0 || s->pend_off == s->pend_len) {
         return;
     }
-    ss = &px->slots[s->slot];
-    if (ss->rx_busy) {
-        return;
-    }
-    rx = sp_slot_rx(px->t, (unsigned)s->slot);
-    while (s->pend_off < s->pend_len) {
-        const unsigned char *f = s->pend + s->pend_off;
-        uint32_t len = sp_get_u32(f);
-        apr_size_t flen = SP_FRAME_HDR_LEN + len;
-        if (used + flen > space) {
+    idx = (unsigned)s->slot;
+    ss = &px->slots[idx];
+    sh = sp_table_slot(px->t, idx);
+    before = ss->rx_pos;
+    for (;;) {
+        while (s->pend_off < s->pend_len) {
+            const unsigned char *f = s->pend + s->pend_off;
+            uint32_t len = sp_get_u32(f);
+            apr_size_t flen = SP_FRAME_HDR_LEN + len;
+            unsigned char *rx = rx_place(px, idx, flen);
+            if (!rx) {
+                break;
+            }
+            memcpy(rx, f, flen);
+            sp_put_u32(rx + 8, s->gen);
+            if (f[4] == SP_FT_DATA) {
+                data += len;
+            }
+            if ((f[5] & SP_FF_END_STREAM) || f[4] == SP_FT_RESET) {
+                end = 1;
+            }
+            ss->rx_pos += flen;
+            s->pend_off += flen;
+        }
+        /* Look once more if the owner read on meanwhile (once only: a
+         * broken owner's rx_tail must not keep us here). */
+        if (s->pend_off == s->pend_len || asked++ || !rx_ask_room(px, idx)) {
             break;
         }
-        memcpy(rx + used, f, flen);
-        sp_put_u32(rx + used + 8, s->gen);
-        if (f[4] == SP_FT_DATA) {
-            data += len;
-        }
-        if ((f[5] & SP_FF_END_STREAM) || f[4] == SP_FT_RESET) {
-            end = 1;
-        }
-        used += flen;
-        s->pend_off += flen;
     }
-    if (used == 0) {
-        return;  /* cannot happen: max_frame leaves room for one frame */
+    if (s->pend_off == s->pend_len && LOAD(&sh->rx_want) != 0) {
+        STORE(&sh->rx_want, 0);
     }
-    fill_delivered(px, s, used, data, end);
+    if (ss->rx_pos != before) {
+        fill_delivered(px, s, data, end);
+    }
 }
 
 /* Our side sent END: the stream may be done. */
@@ -708,10 +803,8 @@ static void retry_parked(sp_proxy_t *px, apr_time_t now)
                         SP_RST_REFUSED);
             free(ss->replay);
             ss->replay = NULL;
-            if (ss->tx_held) {
-                release_tx(px, (unsigned)idx);
-            }
             ss->park_until = 0;
+            pump_tx(px, (unsigned)idx);  /* drops the refused frames */
         }
         else if (ss->replay) {
             try_replay(px, (unsigned)idx);
@@ -845,6 +938,9 @@ static int forward_frame(sp_proxy_t *px, unsigned idx, const sp_frame_hdr_t *h,
     sp_link_t *l;
     int parked;
 
+    if (!tx_gen_alive(px, idx, h->stream)) {
+        return FWD_DONE;  /* a dead request's frame */
+    }
     if (px->o.role == SP_ROLE_CLIENT && h->type == SP_FT_HEADERS
         && (!s || s->gen != h->stream)) {
         if (s) {  /* the owner moved on without telling us */
@@ -871,6 +967,8 @@ static int forward_frame(sp_proxy_t *px, unsigned idx, const sp_frame_hdr_t *h,
             stream_reset(px, s, SP_RST_TOOLARGE, 0, 1);
             return FWD_DONE;
         }
+        /* Before it can go out: a proxy taking over after us must know. */
+        STORE(&sp_table_slot(px->t, idx)->fwd_gen, h->stream);
         sp_link_queue(l, SP_FT_HEADERS, h->flags & SP_FF_END_STREAM, s->id,
                       p, h->length);
         s->head_sent = 1;
@@ -898,53 +996,56 @@ static int forward_frame(sp_proxy_t *px, unsigned idx, const sp_frame_hdr_t *h,
     return FWD_DONE;
 }
 
-/* Forwards the held tx fill of slot idx as far as credit allows. */
+/* Forwards the tx frames slot idx published, as far as credit allows,
+ * and gives their bytes back to the owner. */
 static void pump_tx(sp_proxy_t *px, unsigned idx)
 {
     slot_st_t *ss = &px->slots[idx];
     sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
     const unsigned char *base = sp_slot_tx(px->t, idx);
-    uint32_t len = __atomic_load_n(&sh->tx_len, __ATOMIC_ACQUIRE);
+    apr_size_t size = px->t->sh->space_size;
+    uint64_t head = LOAD(&sh->tx_head), start = ss->tx_pos;
+    int blocked = 0;
 
-    if (!ss->tx_held) {
+    if (ss->pumping) {
         return;
     }
     ss->pumping = 1;
-    if (len > px->t->sh->space_size) {
-        plog(px, 3, "SP0102", 0, "slot %u (pid %d): tx length %u is past "
-             "the space size: fill dropped", idx, (int)sh->owner_pid, len);
-        len = 0;
-        if (ss->stream) {
-            stream_reset(px, ss->stream, SP_RST_PROTOCOL, 1, 1);
-        }
-    }
-    while (ss->tx_off < len) {
+    for (;;) {
         sp_frame_hdr_t h;
-        apr_size_t left = len - ss->tx_off;
-        if (left < SP_FRAME_HDR_LEN
-            || sp_frame_hdr_decode_slot(base + ss->tx_off,
-                                        (uint32_t)(left - SP_FRAME_HDR_LEN),
-                                        &h) != APR_SUCCESS) {
-            plog(px, 3, "SP0103", 0, "slot %u (pid %d): malformed frame at "
-                 "offset %lu of its tx space: fill dropped", idx,
-                 (int)sh->owner_pid, (unsigned long)ss->tx_off);
+        const unsigned char *p;
+        int r = sp_space_next(base, size, &ss->tx_pos, head, &h, &p);
+        if (r == 0) {
+            break;
+        }
+        if (r < 0) {
+            plog(px, 3, "SP0103", 0, "slot %u (pid %d): corrupt tx space "
+                 "at position %" APR_UINT64_T_FMT " (published up to %"
+                 APR_UINT64_T_FMT "): frames dropped", idx,
+                 (int)sh->owner_pid, ss->tx_pos, head);
             if (ss->stream) {
                 stream_reset(px, ss->stream, SP_RST_PROTOCOL, 1, 1);
             }
+            ss->tx_pos = head;
+            ss->tx_sub = 0;
             break;
         }
-        if (forward_frame(px, idx, &h, base + ss->tx_off + SP_FRAME_HDR_LEN)
-            == FWD_BLOCKED) {
-            ss->pumping = 0;
-            return;
+        if (forward_frame(px, idx, &h, p) == FWD_BLOCKED) {
+            blocked = 1;
+            break;
         }
-        ss->tx_off += SP_FRAME_HDR_LEN + h.length;
+        ss->tx_pos += SP_FRAME_HDR_LEN + h.length;
         ss->tx_sub = 0;
     }
     ss->pumping = 0;
-    release_tx(px, idx);
+    if (ss->tx_pos != start) {
+        tx_consumed(px, idx);
+    }
+    if (blocked) {
+        return;
+    }
     if (ss->dead_pending) {
-        slot_dead(px, idx);  /* the dead worker's last fill is out */
+        slot_dead(px, idx);  /* the dead worker's last frames are out */
         return;
     }
     if (px->o.role == SP_ROLE_SERVER && ss->attach_pending && !ss->stream) {
@@ -973,8 +1074,8 @@ static void slot_dead(sp_proxy_t *px, unsigned idx)
     slot_st_t *ss = &px->slots[idx];
     sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
 
-    if (ss->tx_held && ss->stream && !ss->dead_pending) {
-        /* Its last fill is still its reply (a worker retiring after
+    if (tx_pending(px, idx) && ss->stream && !ss->dead_pending) {
+        /* Its last frames are still its reply (a worker retiring after
          * MaxRequestsPerWorker has written all of it): forward it first,
          * then handle the death (pump_tx comes back here). */
         ss->dead_pending = 1;
@@ -989,10 +1090,11 @@ static void slot_dead(sp_proxy_t *px, unsigned idx)
         stream_reset(px, ss->stream, SP_RST_WORKER, 1, 0);
     }
     idle_remove(px, idx);
-    ss->tx_held = 0;
-    ss->tx_off = ss->tx_sub = 0;
-    ss->rx_busy = 0;
     ss->attach_pending = 0;
+    /* The owner is gone: its spaces are emptied for the next one. */
+    tx_drop(px, idx);
+    STORE(&sh->rx_tail, ss->rx_pos);
+    STORE(&sh->rx_want, 0);
     __atomic_store_n(&sh->marks, SP_MARK_TX, __ATOMIC_RELEASE);
     /* Tells the supervisor the slot is clean for a new worker. */
     __atomic_store_n(&sh->owner_pid, 0, __ATOMIC_RELEASE);
@@ -1014,9 +1116,8 @@ static void slot_abort(sp_proxy_t *px, unsigned idx)
         stream_reset(px, ss->stream, code, 1, 0);
     }
     unpark(px, idx);
-    if (ss->tx_held) {
-        release_tx(px, idx);
-    }
+    pump_tx(px, idx);  /* drops its frames (and goes on with a next
+                        * request's, if the owner started one) */
 }
 
 static void slot_attach(sp_proxy_t *px, unsigned idx)
@@ -1028,8 +1129,8 @@ static void slot_attach(sp_proxy_t *px, unsigned idx)
     if (px->o.role != SP_ROLE_SERVER || !sp_pid_alive(pid)) {
         return;
     }
-    if (ss->stream && ss->tx_held) {
-        ss->attach_pending = 1;  /* its last fill is still going out */
+    if (ss->stream && tx_pending(px, idx)) {
+        ss->attach_pending = 1;  /* its last frames are still going out */
         return;
     }
     if (ss->stream) {
@@ -1050,18 +1151,15 @@ static void handle_slot(sp_proxy_t *px, unsigned idx, uint32_t ev)
     }
 
     /* An abort concerns the generation the proxy knows, so it comes before
-     * a fill that may start the owner's next one.  A dead worker's last
-     * fill is still its reply: forwarded before its death is handled. */
+     * frames that may start the owner's next one.  A dead worker's last
+     * frames are still its reply: forwarded before its death is handled. */
     if (ev & SP_EV_ABORT) {
         slot_abort(px, idx);
     }
-    if ((ev & SP_EV_TX) && !ss->tx_held) {
-        ss->tx_held = 1;
-        ss->tx_off = ss->tx_sub = 0;
+    if (ev & SP_EV_TX) {
         pump_tx(px, idx);
     }
     if (ev & SP_EV_RXFREE) {
-        ss->rx_busy = 0;
         if (ss->stream) {
             deliver(px, ss->stream);
         }
@@ -1094,10 +1192,11 @@ static int worker_owes_progress(sp_proxy_t *px, unsigned idx)
     slot_st_t *ss = &px->slots[idx];
     sp_stream_t *s = ss->stream;
 
-    if (!s || ss->tx_held) {
+    if (!s || tx_pending(px, idx)) {
         return 0;
     }
-    return ss->rx_busy || (s->remote_end && s->pend_off == s->pend_len);
+    return rx_unread(px, idx)
+           || (s->remote_end && s->pend_off == s->pend_len);
 }
 
 static void check_hung_worker(sp_proxy_t *px, unsigned idx, apr_time_t now)
@@ -1139,7 +1238,7 @@ static void sweep(sp_proxy_t *px)
             check_hung_worker(px, i, now);
             if (ss->dead_pending && px->o.worker_timeout
                 && now - ss->dead_since > px->o.worker_timeout) {
-                ss->tx_held = 0;  /* its client reads no more: give up */
+                tx_drop(px, i);  /* its client reads no more: give up */
                 slot_dead(px, i);
             }
         }
@@ -1151,31 +1250,36 @@ static void sweep(sp_proxy_t *px)
                 stream_reset(px, ss->stream, SP_RST_CANCEL, 1, 0);
             }
             unpark(px, i);
-            ss->tx_held = 0;
-            ss->tx_off = ss->tx_sub = 0;
-            ss->rx_busy = 0;
-            sp_slot_reclaim(px->t, i);
+            ss->tx_pos = LOAD(&sh->tx_head);
+            ss->tx_sub = 0;
+            sp_slot_reclaim(px->t, i);  /* empties both spaces */
         }
     }
 }
 
 /* Did the previous proxy never take this slot's request?  True when the
- * owner's fill is still unclaimed (SP_EV_TX pending) and starts with the
- * HEADERS of the owner's current generation: nothing of it can have gone
- * out, so the new proxy may send it. */
-static int untouched_request(sp_proxy_t *px, unsigned idx, uint32_t ev)
+ * first live frame it left in the tx space is the HEADERS of the owner's
+ * current generation and it never began to send that head on (fwd_gen):
+ * nothing of the request can have gone out, so the new proxy may send
+ * it. */
+static int untouched_request(sp_proxy_t *px, unsigned idx)
 {
     sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
-    sp_frame_hdr_t h;
+    uint64_t pos = px->slots[idx].tx_pos, head = LOAD(&sh->tx_head);
 
-    if (!(ev & SP_EV_TX) || (ev & SP_EV_ABORT) || sh->tx_len
-        < SP_FRAME_HDR_LEN || sh->tx_len > px->t->sh->space_size) {
-        return 0;
+    for (;;) {
+        sp_frame_hdr_t h;
+        const unsigned char *p;
+        if (sp_space_next(sp_slot_tx(px->t, idx), px->t->sh->space_size,
+                          &pos, head, &h, &p) <= 0) {
+            return 0;
+        }
+        if (tx_gen_alive(px, idx, h.stream)) {
+            return h.type == SP_FT_HEADERS
+                   && h.stream != LOAD(&sh->fwd_gen);
+        }
+        pos += SP_FRAME_HDR_LEN + h.length;
     }
-    return sp_frame_hdr_decode_slot(sp_slot_tx(px->t, idx),
-                                    sh->tx_len - SP_FRAME_HDR_LEN, &h)
-           == APR_SUCCESS
-           && h.type == SP_FT_HEADERS && h.stream == sh->generation;
 }
 
 void sp_proxy_takeover(sp_proxy_t *px)
@@ -1188,17 +1292,15 @@ void sp_proxy_takeover(sp_proxy_t *px)
     sp_ring_init(px->t->ring, th->nslots);
     for (i = 0; i < th->nslots; i++) {
         sp_slot_sh_t *sh = sp_table_slot(px->t, i);
-        uint32_t ev = __atomic_exchange_n(&sh->events, 0, __ATOMIC_ACQ_REL);
-        if (__atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)
-            && untouched_request(px, i, ev)) {
-            handle_slot(px, i, SP_EV_TX);  /* waits for a link, if need be */
+        __atomic_store_n(&sh->events, 0, __ATOMIC_RELEASE);
+        if (LOAD(&sh->claim) && untouched_request(px, i)) {
+            pump_tx(px, i);  /* waits for a link, if need be */
             continue;
         }
-        __atomic_fetch_and(&sh->marks, ~SP_MARK_RX, __ATOMIC_ACQ_REL);
-        if (__atomic_load_n(&sh->claim, __ATOMIC_ACQUIRE)) {
+        tx_drop(px, i);
+        if (LOAD(&sh->claim)) {
             abort_owner(px, i, sh->generation, SP_RST_INTERNAL);
         }
-        sp_slot_set_marks(px->t, i, SP_MARK_TX);
     }
 }
 
@@ -1339,7 +1441,7 @@ static apr_status_t on_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code)
          "SP0108", 0, "stream %u reset by %s: %s", s->id,
          link_name(px, s->lc->link), sp_reset_name(code));
     if (px->o.role == SP_ROLE_CLIENT && s->slot >= 0
-        && (s->pend_off < s->pend_len || px->slots[s->slot].rx_busy)) {
+        && (s->pend_off < s->pend_len || rx_unread(px, (unsigned)s->slot))) {
         /* Reply bytes that came before the reset go to the browser first:
          * the reset follows them in-band, so the cut shows after them. */
         unsigned char p[4];

@@ -64,8 +64,9 @@ typedef struct sp_proxy_opts_t {
                                         * formatted (0 = all) */
 } sp_proxy_opts_t;
 
-/* Settings derived from a table: max_frame = space - frame header (so a
- * received frame always fits one rx fill), stream window = 4 spaces. */
+/* Settings derived from a table: max_frame = half a space - frame header
+ * (the longest frame a slot space carries, sp_space.h), stream window = 4
+ * spaces. */
 void sp_proxy_default_settings(const sp_table_t *t, sp_link_settings_t *s);
 
 apr_status_t sp_proxy_create(sp_proxy_t **px, sp_table_t *t,

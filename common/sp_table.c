@@ -31,6 +31,9 @@
 #define LOAD(p)        __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v)    __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
+_Static_assert(sizeof(sp_slot_sh_t) == 4 * SP_CACHE_LINE,
+               "slot control is four cache lines, one per writer role");
+
 static apr_size_t align_up(apr_size_t n, apr_size_t a)
 {
     return (n + a - 1) & ~(a - 1);
@@ -211,6 +214,10 @@ void sp_slot_reclaim(sp_table_t *t, unsigned idx)
 {
     sp_slot_sh_t *s = sp_table_slot(t, idx);
 
+    /* The owner is gone: nobody else writes its positions now. */
+    STORE(&s->tx_tail, LOAD(&s->tx_head));
+    STORE(&s->rx_tail, LOAD(&s->rx_head));
+    STORE(&s->rx_want, 0);
     STORE(&s->marks, SP_MARK_TX);
     STORE(&s->events, 0);
     sp_slot_release(t, idx);
@@ -232,16 +239,11 @@ static int queue_event(sp_table_t *t, unsigned idx, uint32_t ev)
     return 1;
 }
 
-void sp_slot_post_event_quiet(sp_table_t *t, unsigned idx, uint32_t ev)
-{
-    (void)queue_event(t, idx, ev);
-}
-
 void sp_slot_post_event(sp_table_t *t, unsigned idx, uint32_t ev)
 {
-    /* Ring even when the slot was already queued: it may have been queued
-     * quietly (sp_slot_post_event_quiet), with nobody ringing for it. */
-    (void)queue_event(t, idx, ev);
+    if (!queue_event(t, idx, ev)) {
+        return;  /* queued already: whoever queued it rang if needed */
+    }
     /* Pairs with the store in sp_table_proxy_sleep: either we see the
      * proxy asleep, or it sees our cell before it sleeps. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -343,7 +345,7 @@ apr_status_t sp_slot_wait_marks(sp_table_t *t, unsigned idx, uint32_t want,
 
     want |= SP_MARK_ABORT;
     /* Spin only where the wait is short: for the tx space of an awake
-     * proxy (it is copying our fill out).  A reply or a new request takes
+     * proxy (it is forwarding our frames).  A reply or a new request takes
      * a round trip through the other host: spinning for it would only
      * take the CPU from the processes that have to produce it. */
     for (i = 0; (want & SP_MARK_TX) && i < SP_SPIN_ROUNDS

@@ -21,25 +21,39 @@
  * writes frames into its tx space and reads frames from its rx space; the
  * *proxy* of that host does the opposite and never blocks on a slot.
  *
+ * Each space is a ring of frames (sp_space.h): the writer publishes its
+ * position (head), the reader its own (tail), so the owner can write its
+ * next frames while the proxy forwards the earlier ones, and the other
+ * way round.
+ *
  * Locking rules (who writes what; everything else is read-only after
  * sp_table_create):
  *   claim            CAS by a claimer (0 -> 1); store 0 by the owner on
  *                    release or by the proxy on reclaim of a dead owner.
- *   owner_pid, generation, owner_abort
+ *   owner_pid, generation, owner_abort, owner_abort_gen
  *                    written by the owner while it holds the claim; read
  *                    by the proxy after it sees an event (release/acquire
  *                    through `events`).
- *   tx space, tx_len written by the owner only while SP_MARK_TX is set
- *                    (it then clears it); read by the proxy only after
- *                    SP_EV_TX and until it sets SP_MARK_TX again.
- *   rx space, rx_len, abort_gen, abort_code
- *                    written by the proxy only while SP_MARK_RX is clear;
- *                    read by the owner after it sees SP_MARK_RX and until
- *                    it posts SP_EV_RXFREE.
+ *   tx space         bytes [tx_tail, tx_head) are the proxy's to read,
+ *                    the rest the owner's to write.  tx_head is stored
+ *                    (release) by the owner, tx_tail by the proxy.
+ *   rx space         bytes [rx_tail, rx_head) are the owner's to read,
+ *                    the rest the proxy's to write.  rx_head is stored by
+ *                    the proxy, rx_tail by the owner.
+ *   rx_want          proxy: "tell me (SP_EV_RXFREE) once rx_tail reaches
+ *                    this": set when its next frame does not fit.
+ *   abort_gen, abort_code
+ *                    written by the proxy before it sets SP_MARK_ABORT.
+ *   fwd_gen          written by the proxy before it sends a head on, so
+ *                    that its successor never sends one twice.
  *   marks            atomic bits, set by the proxy, cleared by the owner
- *                    (the futex word the owner sleeps on).
+ *                    (the futex word the owner sleeps on).  They are
+ *                    hints to wake up: the positions are the truth.
  *   events           atomic bits, set by the owner (or a supervisor),
  *                    taken (exchanged to 0) by the proxy.
+ *
+ * A dead owner's positions are reset by the proxy (sp_slot_reclaim); a
+ * new proxy carries on from the positions its predecessor left.
  */
 #ifndef SP_TABLE_H
 #define SP_TABLE_H
@@ -54,23 +68,23 @@
 #include "sp_ring.h"
 
 #define SP_TABLE_MAGIC          0x53505442u  /* "SPTB" */
-#define SP_TABLE_LAYOUT_VERSION 1u
+#define SP_TABLE_LAYOUT_VERSION 2u
 #define SP_CACHE_LINE           64
 #define SP_TABLE_HDR_SIZE       256
-#define SP_SPACE_MIN            (4u * 1024)
+#define SP_SPACE_MIN            (8u * 1024)
 #define SP_SPACE_MAX            (16u * 1024 * 1024)
 #define SP_SPACE_DEFAULT        (64u * 1024)
 #define SP_SLOTS_MAX            65536u
 
 /* marks: the owner's futex word */
-#define SP_MARK_TX     0x01u  /* tx space may be written by the owner */
-#define SP_MARK_RX     0x02u  /* rx space holds frames for the owner */
+#define SP_MARK_TX     0x01u  /* the proxy freed tx space */
+#define SP_MARK_RX     0x02u  /* the proxy published rx frames */
 #define SP_MARK_ABORT  0x04u  /* the proxy abandoned abort_gen */
 #define SP_MARK_SLEEP  0x80u  /* owner is (about to be) asleep on the word */
 
 /* events: owner -> proxy */
-#define SP_EV_TX       0x01u  /* tx space holds tx_len bytes of frames */
-#define SP_EV_RXFREE   0x02u  /* owner consumed the rx space */
+#define SP_EV_TX       0x01u  /* the owner published tx frames */
+#define SP_EV_RXFREE   0x02u  /* rx_tail reached rx_want */
 #define SP_EV_ABORT    0x04u  /* owner abandoned its current generation */
 #define SP_EV_ATTACH   0x08u  /* a new owner (execd worker) is ready */
 #define SP_EV_DEAD     0x10u  /* supervisor: the owner process died */
@@ -86,7 +100,7 @@ typedef struct sp_table_sh_t {
     uint64_t slots_offset;
     int32_t  creator_pid;
     uint32_t ring_size;
-    char     pad0[SP_CACHE_LINE - 40];
+    char     pad0[SP_CACHE_LINE - 48];
     /* written by the proxy */
     int32_t  proxy_pid;
     uint32_t proxy_epoch;          /* bumped by each new proxy */
@@ -101,17 +115,23 @@ typedef struct sp_slot_sh_t {
     uint32_t claim;          /* 0 free, 1 claimed */
     int32_t  owner_pid;      /* to reclaim a slot whose owner died */
     uint32_t generation;     /* bumped per request: stamps slot frames */
-    uint32_t tx_len;
     uint32_t owner_abort;    /* sp_reset_e reason with SP_EV_ABORT */
     uint32_t owner_epoch;    /* proxy_epoch the request started under */
     uint32_t backend;        /* Apache side: index of the backend to use */
-    char     pad0[SP_CACHE_LINE - 28];
+    uint32_t owner_abort_gen; /* generation the owner abandoned */
+    uint32_t pad0a;
+    uint64_t tx_head;        /* end of the frames the owner published */
+    uint64_t rx_tail;        /* end of the frames the owner consumed */
+    char     pad0[SP_CACHE_LINE - 48];
     /* line 1: proxy-written */
-    uint32_t rx_len;
+    uint64_t tx_tail;        /* end of the frames the proxy consumed */
+    uint64_t rx_head;        /* end of the frames the proxy published */
+    uint64_t rx_want;        /* 0, or the rx_tail that earns SP_EV_RXFREE */
     uint32_t abort_gen;      /* generation the proxy abandoned */
     uint32_t abort_code;     /* sp_reset_e */
     uint32_t served;         /* requests completed in this slot (stats) */
-    char     pad1[SP_CACHE_LINE - 16];
+    uint32_t fwd_gen;        /* generation whose head the proxy sent on */
+    char     pad1[SP_CACHE_LINE - 40];
     /* line 2: the futex word, set by proxy, cleared by owner */
     uint32_t marks;
     char     pad2[SP_CACHE_LINE - 4];
@@ -167,20 +187,16 @@ void sp_slot_release(sp_table_t *t, unsigned idx);
 /* Is slot idx claimed by a process that no longer exists? */
 int sp_slot_owner_dead(sp_table_t *t, unsigned idx);
 
-/* Proxy: puts a slot whose owner died back in order (tx space free, no
- * pending events or marks) and releases the claim. */
+/* Proxy: puts a slot whose owner died back in order (both spaces empty,
+ * no pending events or marks) and releases the claim. */
 void sp_slot_reclaim(sp_table_t *t, unsigned idx);
 
 /* --- signalling ---------------------------------------------------------- */
 
 /* Owner (or supervisor) -> proxy: sets event bits; queues the slot on the
- * ready ring if it was not queued, and rings the doorbell if the proxy is
- * asleep. */
+ * ready ring if it was not queued, and then rings the doorbell if the
+ * proxy is asleep (a slot already queued was rung for by its queuer). */
 void sp_slot_post_event(sp_table_t *t, unsigned idx, uint32_t ev);
-
-/* The same without ringing the doorbell, for news the proxy needs only
- * when this slot next rings (an rx space freed at the end of a request). */
-void sp_slot_post_event_quiet(sp_table_t *t, unsigned idx, uint32_t ev);
 
 /* Proxy: takes the next ready slot and its events (0 / APR_EAGAIN when the
  * ring is empty). */

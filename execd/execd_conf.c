@@ -287,8 +287,9 @@ static const char *d_slot_size(parse_t *ps, int argc, char **argv)
     apr_int64_t v;
 
     if (parse_num(argv[1], SP_SPACE_MIN, SP_SPACE_MAX, 1, &v) != 0) {
-        return apr_psprintf(ps->p, "SlotSize: '%s' is not a size from 4k to "
-                            "16m (bytes, or with a k or m suffix)", argv[1]);
+        return apr_psprintf(ps->p, "SlotSize: '%s' is not a size from %uk to "
+                            "%um (bytes, or with a k or m suffix)", argv[1],
+                            SP_SPACE_MIN / 1024, SP_SPACE_MAX / (1024 * 1024));
     }
     ps->conf->slot_size = (apr_size_t)v;
     return NULL;

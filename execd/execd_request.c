@@ -280,7 +280,7 @@ static apr_size_t head_size(execd_request *r, const char *status)
 
 static apr_status_t send_text_reply(execd_request *r, int status);
 
-/* The head does not fit one fill: the client gets a 500 instead. */
+/* The head does not fit one frame: the client gets a 500 instead. */
 static apr_status_t head_too_large(execd_request *r, apr_size_t need,
                                    apr_size_t cap)
 {
@@ -288,7 +288,7 @@ static apr_status_t head_too_large(execd_request *r, apr_size_t need,
 
     execd_log_error(EXECD_LOG_ERR, "EXD1105", 0, "request %s %s: reply head "
                     "of %" APR_SIZE_T_FMT " bytes (%d fields) does not fit "
-                    "the slot space (%" APR_SIZE_T_FMT " bytes), sending 500",
+                    "one slot frame (%" APR_SIZE_T_FMT " bytes), sending 500",
                     r->request_id, r->path, need, r->fields->nelts, cap);
     r->fields->nelts = 0;
     rv = send_text_reply(r, 500);
@@ -299,7 +299,7 @@ static apr_status_t head_too_large(execd_request *r, apr_size_t need,
 static apr_status_t send_head(execd_request *r, uint8_t flags)
 {
     reply_field_t *f = (reply_field_t *)r->fields->elts;
-    apr_size_t cap = r->chan->table->sh->space_size - SP_FRAME_HDR_LEN;
+    apr_size_t cap = sp_chan_max_payload(r->chan);
     char status[16];
     sp_head_builder_t b;
     apr_status_t rv;

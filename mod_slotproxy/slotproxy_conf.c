@@ -190,7 +190,8 @@ const char *slotproxy_cmd_slot_size(cmd_parms *cmd, void *dc, const char *arg)
     }
     if (n < (apr_off_t)SP_SPACE_MIN || n > (apr_off_t)SP_SPACE_MAX) {
         return apr_psprintf(cmd->pool, "SlotProxySlotSize: %s is out of "
-                            "range (4k to 16m)", arg);
+                            "range (%uk to %um)", arg, SP_SPACE_MIN / 1024,
+                            SP_SPACE_MAX / (1024 * 1024));
     }
     c->slot_size = (apr_size_t)n;
     return NULL;

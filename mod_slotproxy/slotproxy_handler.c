@@ -156,8 +156,7 @@ static apr_status_t send_head(sp_req_t *q, int has_body)
                                          : c->client_addr->port;
 
     /* Built in place, in the slot's tx space: no copy. */
-    buf = sp_chan_frame_begin(&q->c, q->c.table->sh->space_size
-                                     - SP_FRAME_HDR_LEN, &cap, &rv);
+    buf = sp_chan_frame_begin(&q->c, sp_chan_max_payload(&q->c), &cap, &rv);
     if (!buf) {
         return rv;
     }
@@ -325,7 +324,8 @@ static apr_status_t read_reply(sp_req_t *q, int nonblock)
 static apr_status_t put_body(sp_req_t *q, const char *data, apr_size_t len,
                              uint8_t flags)
 {
-    do {
+    /* Not a do-while: its `continue` would skip an empty END frame. */
+    for (;;) {
         apr_size_t n;
         apr_status_t rv;
 
@@ -356,8 +356,10 @@ static apr_status_t put_body(sp_req_t *q, const char *data, apr_size_t len,
         }
         data += n;
         len -= n;
-    } while (len > 0);
-    return APR_SUCCESS;
+        if (len == 0) {
+            return APR_SUCCESS;
+        }
+    }
 }
 
 static apr_status_t send_body(sp_req_t *q)
@@ -464,7 +466,7 @@ static int fail(sp_req_t *q, apr_status_t rv)
     else if (rv == SP_ETOOLONG && !q->head_done) {
         status = HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
         why = "the request head does not fit in one slot space "
-              "(SlotProxySlotSize)";
+              "frame (half of SlotProxySlotSize)";
     }
     else {
         sp_chan_abort(&q->c, SP_RST_PROTOCOL);

@@ -12,17 +12,17 @@
  *                      Owner (parent), per round trip:
  *                        sp_slot_claim(slot 0) -> sp_chan_open ->
  *                        sp_chan_put(DATA, 64 B, END_STREAM)  [copy into
- *                        the tx space, SP_EV_TX, slot onto the ready ring,
- *                        doorbell only if the proxy sleeps] ->
- *                        sp_chan_get  [sp_slot_wait_marks: spin, then
+ *                        the tx space, publish tx_head, SP_EV_TX, slot
+ *                        onto the ready ring, doorbell only if the proxy
+ *                        sleeps] -> sp_chan_get  [sp_slot_wait_marks:
  *                        futex sleep] -> check the 64 bytes ->
- *                        sp_chan_close [SP_EV_RXFREE] -> sp_slot_release.
+ *                        sp_chan_close [rx_tail] -> sp_slot_release.
  *                      Proxy (child): sp_table_next_ready in a busy loop;
- *                        on SP_EV_TX decodes the tx fill, copies the 64
- *                        bytes into an rx fill (one DATA frame, END_STREAM,
- *                        the owner's generation) and sp_slot_set_marks(TX |
- *                        RX), which wakes the owner with FUTEX_WAKE only if
- *                        it went to sleep.  SP_EV_RXFREE needs no answer.
+ *                        on SP_EV_TX reads the tx frame, copies the 64
+ *                        bytes into an rx frame (DATA, END_STREAM, the
+ *                        owner's generation), publishes both positions and
+ *                        sp_slot_set_marks(TX | RX), which wakes the owner
+ *                        with FUTEX_WAKE only if it went to sleep.
  *                      No link, no socket, no execd: the two hops an Apache
  *                      request makes to its proxy and back, nothing more.
  *   slot, sleeping     the same, but the proxy waits as sp_proxy_run does
@@ -64,6 +64,7 @@
 #include <apr_time.h>
 
 #include "sp_chan.h"
+#include "sp_space.h"
 #include "sp_errors.h"
 #include "sp_frame.h"
 #include "sp_table.h"
@@ -166,27 +167,39 @@ typedef struct slot_ctl_t {
     volatile uint32_t stop;
 } slot_ctl_t;
 
-/* Stand-in proxy: answers one tx fill with one rx fill carrying the same
- * DATA payload back, stamped with the owner's generation. */
+/* Stand-in proxy: answers each tx frame with an rx frame carrying the same
+ * DATA payload back, stamped with the owner's generation, and gives the tx
+ * bytes back. */
 static int proxy_answer(sp_table_t *t, unsigned idx)
 {
     sp_slot_sh_t *s = sp_table_slot(t, idx);
-    const unsigned char *tx = sp_slot_tx(t, idx);
-    unsigned char *rx = sp_slot_rx(t, idx);
-    uint32_t len = __atomic_load_n(&s->tx_len, __ATOMIC_ACQUIRE);
+    uint64_t tpos = s->tx_tail, rpos = s->rx_head;
+    uint64_t head = __atomic_load_n(&s->tx_head, __ATOMIC_ACQUIRE);
+    const unsigned char *p;
     sp_frame_hdr_t h;
+    int r;
 
-    if (len < SP_FRAME_HDR_LEN || len > SPACE
-        || sp_frame_hdr_decode_slot(tx, len - SP_FRAME_HDR_LEN, &h)
-           != APR_SUCCESS
-        || h.type != SP_FT_DATA || h.length != MSG_LEN) {
+    while ((r = sp_space_next(sp_slot_tx(t, idx), SPACE, &tpos, head, &h, &p))
+           == 1) {
+        unsigned char *rx;
+        if (h.type != SP_FT_DATA || h.length != MSG_LEN
+            || !sp_space_room(sp_slot_rx(t, idx), SPACE, &rpos,
+                              __atomic_load_n(&s->rx_tail, __ATOMIC_ACQUIRE),
+                              SP_FRAME_HDR_LEN + h.length)) {
+            return -1;
+        }
+        rx = sp_slot_rx(t, idx) + rpos % SPACE;
+        h.flags = SP_FF_END_STREAM;
+        sp_frame_hdr_encode(rx, &h);
+        memcpy(rx + SP_FRAME_HDR_LEN, p, h.length);
+        rpos += SP_FRAME_HDR_LEN + h.length;
+        tpos += SP_FRAME_HDR_LEN + h.length;
+    }
+    if (r < 0) {
         return -1;
     }
-    h.flags = SP_FF_END_STREAM;
-    sp_frame_hdr_encode(rx, &h);
-    memcpy(rx + SP_FRAME_HDR_LEN, tx + SP_FRAME_HDR_LEN, h.length);
-    __atomic_store_n(&s->rx_len, SP_FRAME_HDR_LEN + h.length,
-                     __ATOMIC_RELEASE);
+    __atomic_store_n(&s->tx_tail, tpos, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->rx_head, rpos, __ATOMIC_RELEASE);
     sp_slot_set_marks(t, idx, SP_MARK_TX | SP_MARK_RX);
     return 0;
 }

@@ -12,7 +12,7 @@
 #    The case "good" (a correct handshake, PING answered, link kept) is the
 #    control that shows badpeer's handshake is right.
 #  - Requests over a limit: a head larger than the slot (431, with
-#    SlotProxySlotSize 4k and with the default 64k), a body over execd's
+#    SlotProxySlotSize 8k and with the default 64k), a body over execd's
 #    LimitRequestBody (413, with Content-Length and chunked), more header
 #    fields than Apache's LimitRequestFields (Apache's own 4xx); nothing is
 #    logged as a crash.
@@ -41,7 +41,7 @@ cat >"$RUN/small/site.conf" <<EOF
 LoadModule slotproxy_module $MOD_SO
 SlotProxySecretFile $RUN/secret
 SlotProxyTimeout 30
-SlotProxySlotSize 4k
+SlotProxySlotSize 8k
 SlotProxyBackend main $main_addr
 SlotProxyPass /app/ main
 EOF
@@ -173,24 +173,24 @@ fi
 http "$u/app/hello"
 expect_body "a normal request is still served" $'hello, world\n'
 
-# SlotProxySlotSize 4k: the smallest slot the directive accepts.
+# SlotProxySlotSize 8k: the smallest slot the directive accepts.
 port4=$(free_port)
 if start_apache event "$port4" "$RUN/small/site.conf"; then
     u4=$APACHE_URL alog4=$APACHE_LOG
     amark=$(log_mark "$alog4")
     http -H "X-Big: $big" "$u4/app/hello"
-    expect_status "SlotProxySlotSize 4k, a 6 KiB header: 431" 431
+    expect_status "SlotProxySlotSize 8k, a 6 KiB header: 431" 431
     expect_log "the error_log says the head does not fit" "$alog4" "$amark" \
         'SPX0104: backend main: the request head does not fit in one slot space'
     http "$u4/app/hello"
-    if ! expect_body "SlotProxySlotSize 4k: a normal request is served" $'hello, world\n'; then
+    if ! expect_body "SlotProxySlotSize 8k: a normal request is served" $'hello, world\n'; then
         { grep SP0113 "$alog4" | tail -n 1; grep SPX0104 "$alog4" | tail -n 1; } |
             cut -c1-300 | sed 's/^/#   apache| /'
         grep -E 'SP0113' "$elog" | tail -n 1 | cut -c1-300 | sed 's/^/#   execd| /'
     fi
     stop_apache "$APACHE_PID"
 else
-    fail "apache with SlotProxySlotSize 4k starts" "see above"
+    fail "apache with SlotProxySlotSize 8k starts" "see above"
 fi
 
 T_CTX=""

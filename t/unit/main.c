@@ -34,6 +34,7 @@ static Suite *(*const suites[])(void) = {
     auth_suite,
     io_suite,
     ring_suite,
+    space_suite,
     table_suite,
     chan_suite,
     link_suite,

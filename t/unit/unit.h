@@ -28,6 +28,7 @@ Suite *head_suite(void);
 Suite *auth_suite(void);
 Suite *io_suite(void);
 Suite *ring_suite(void);
+Suite *space_suite(void);
 Suite *table_suite(void);
 Suite *chan_suite(void);
 Suite *link_suite(void);
