@@ -40,6 +40,7 @@ typedef struct sp_chan_t {
                                     * between calls) */
     uint64_t      tx_told;         /* tx_head at our last SP_EV_TX */
     apr_size_t    tx_begun;        /* frame_begin: room given, 0 if none */
+    int           tx_asked;        /* we set tx_want */
     /* rx */
     uint64_t      rx_pos;          /* after the frame returned last */
     uint64_t      rx_pub;          /* rx_tail as we last stored it */

@@ -16,6 +16,10 @@
 #include "sp_link.h"
 
 #define OUT_INITIAL   (64 * 1024)
+/* Reads take up to this much (or one longest frame, if more): several
+ * frames per system call, and only the last, partial one is moved to the
+ * front of the buffer afterwards. */
+#define IN_MIN        (256 * 1024)
 #define IN_READ_MIN   (16 * 1024)
 
 static apr_status_t link_cleanup(void *data)
@@ -71,6 +75,9 @@ apr_status_t sp_link_create(sp_link_t **lp, apr_socket_t *sock, sp_role_e role,
     l->next_stream = 1;
     l->recv_left = mine->link_window;
     l->in_cap = SP_FRAME_HDR_LEN + mine->max_frame;
+    if (l->in_cap < IN_MIN) {
+        l->in_cap = IN_MIN;
+    }
     l->in = malloc(l->in_cap);
     l->out_cap = OUT_INITIAL;
     l->out = malloc(l->out_cap);

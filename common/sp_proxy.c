@@ -52,6 +52,7 @@ struct sp_stream_t {
     uint32_t       gen;
     int64_t        send_credit;   /* DATA bytes we may send */
     int64_t        recv_left;     /* DATA bytes the peer may send */
+    uint32_t       recv_unacked;  /* delivered, credit not yet returned */
     unsigned char *replay;        /* client: copy of a body-less request's
                                    * head, to resend if REFUSED unstarted */
     uint32_t       replay_len;
@@ -96,6 +97,8 @@ typedef struct slot_st_t {
     uint32_t       replay_gen;
     int            replays;       /* resends of this request so far */
     apr_time_t     dead_since;    /* server: worker died, its frames still out */
+    uint32_t       wake;          /* marks to set before we sleep */
+    int            wnext;         /* list of slots with wake bits */
     unsigned       idle:1, attach_pending:1, pumping:1, parked:1,
                    dead_pending:1;
 } slot_st_t;
@@ -115,6 +118,8 @@ struct sp_proxy_t {
     apr_array_header_t *listeners;    /* link_ctx_t * of listening sockets */
     int                idle_head;     /* -1 none */
     int                park_head;     /* client: slots waiting for a link */
+    int                wake_head;     /* slots whose owner we wake before
+                                       * we sleep (-1 none) */
     unsigned           active;
     volatile sig_atomic_t stop_req;
     volatile sig_atomic_t drain_req;
@@ -196,6 +201,7 @@ apr_status_t sp_proxy_create(sp_proxy_t **pxp, sp_table_t *t,
     px->h = *hooks;
     px->idle_head = -1;
     px->park_head = -1;
+    px->wake_head = -1;
     if (px->o.high_water == 0) {
         px->o.high_water = 1024 * 1024;
     }
@@ -422,11 +428,46 @@ static int rx_unread(sp_proxy_t *px, unsigned idx)
            != LOAD(&sp_table_slot(px->t, idx)->rx_tail);
 }
 
-/* Gives the tx bytes before tx_pos back to the owner. */
+/* Marks for the owner of slot idx, set (and the owner woken, if it
+ * sleeps) once this round of work is done: an owner that reads or writes
+ * a stream of frames is woken once per round, not once per frame. */
+static void wake_later(sp_proxy_t *px, unsigned idx, uint32_t bits)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    if (!ss->wake) {
+        ss->wnext = px->wake_head;
+        px->wake_head = (int)idx;
+    }
+    ss->wake |= bits;
+}
+
+static void wake_owners(sp_proxy_t *px)
+{
+    while (px->wake_head >= 0) {
+        unsigned idx = (unsigned)px->wake_head;
+        slot_st_t *ss = &px->slots[idx];
+        uint32_t bits = ss->wake;
+        px->wake_head = ss->wnext;
+        ss->wake = 0;
+        sp_slot_set_marks(px->t, idx, bits);
+    }
+}
+
+/* Gives the tx bytes before tx_pos back to the owner, and wakes it if it
+ * waits for them (tx_want). */
 static void tx_consumed(sp_proxy_t *px, unsigned idx)
 {
-    STORE(&sp_table_slot(px->t, idx)->tx_tail, px->slots[idx].tx_pos);
-    sp_slot_set_marks(px->t, idx, SP_MARK_TX);
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    uint64_t pos = px->slots[idx].tx_pos, want;
+
+    STORE(&sh->tx_tail, pos);
+    /* Pairs with the owner's store of tx_want and its look at tx_tail. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    want = LOAD(&sh->tx_want);
+    if (want != 0 && (int64_t)(pos - want) >= 0) {
+        wake_later(px, idx, SP_MARK_TX);
+    }
 }
 
 /* Drops every tx frame the owner published (its owner is gone). */
@@ -437,6 +478,7 @@ static void tx_drop(sp_proxy_t *px, unsigned idx)
     ss->tx_pos = LOAD(&sp_table_slot(px->t, idx)->tx_head);
     ss->tx_sub = 0;
     tx_consumed(px, idx);
+    sp_slot_set_marks(px->t, idx, SP_MARK_TX);
 }
 
 /* Where a frame of `need` bytes goes in slot idx's rx space, or NULL if
@@ -454,11 +496,12 @@ static unsigned char *rx_place(sp_proxy_t *px, unsigned idx, apr_size_t need)
     return base + (apr_size_t)(ss->rx_pos % size);
 }
 
-/* Publishes the rx frames placed so far and wakes the owner. */
+/* Publishes the rx frames placed so far (an owner at work sees them at
+ * once) and wakes the owner before we sleep. */
 static void rx_publish(sp_proxy_t *px, unsigned idx)
 {
     STORE(&sp_table_slot(px->t, idx)->rx_head, px->slots[idx].rx_pos);
-    sp_slot_set_marks(px->t, idx, SP_MARK_RX);
+    wake_later(px, idx, SP_MARK_RX);
 }
 
 /* Our next rx frame does not fit: asks the owner for SP_EV_RXFREE once it
@@ -604,9 +647,14 @@ static void fill_delivered(sp_proxy_t *px, sp_stream_t *s, uint32_t data,
     ss->progress = apr_time_now();
     if (data) {
         sp_link_t *l = s->lc->link;
-        if (!s->remote_end && l->state != SP_LINK_CLOSED) {
-            sp_link_queue_u32(l, SP_FT_WINDOW, s->id, data);
-            s->recv_left += data;
+        /* Credit goes back a quarter window at a time: one WINDOW frame
+         * (and one wake-up of the peer) per quarter, not per frame. */
+        s->recv_unacked += data;
+        if (!s->remote_end && l->state != SP_LINK_CLOSED
+            && s->recv_unacked >= l->mine.stream_window / 4) {
+            sp_link_queue_u32(l, SP_FT_WINDOW, s->id, s->recv_unacked);
+            s->recv_left += s->recv_unacked;
+            s->recv_unacked = 0;
         }
         sp_link_consumed(l, data);
     }
@@ -1095,6 +1143,7 @@ static void slot_dead(sp_proxy_t *px, unsigned idx)
     tx_drop(px, idx);
     STORE(&sh->rx_tail, ss->rx_pos);
     STORE(&sh->rx_want, 0);
+    STORE(&sh->tx_want, 0);
     __atomic_store_n(&sh->marks, SP_MARK_TX, __ATOMIC_RELEASE);
     /* Tells the supervisor the slot is clean for a new worker. */
     __atomic_store_n(&sh->owner_pid, 0, __ATOMIC_RELEASE);
@@ -1126,7 +1175,9 @@ static void slot_attach(sp_proxy_t *px, unsigned idx)
     sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
     pid_t pid = __atomic_load_n(&sh->owner_pid, __ATOMIC_ACQUIRE);
 
-    if (px->o.role != SP_ROLE_SERVER || !sp_pid_alive(pid)) {
+    /* No liveness check: a worker posts ATTACH itself, and its death
+     * comes as SP_EV_DEAD (handled before ATTACH when both are pending). */
+    if (px->o.role != SP_ROLE_SERVER || pid <= 0) {
         return;
     }
     if (ss->stream && tx_pending(px, idx)) {
@@ -1846,6 +1897,7 @@ static void link_io(sp_proxy_t *px, link_ctx_t *lc, apr_int16_t rev)
 static void flush_links(sp_proxy_t *px)
 {
     link_ctx_t *lc = px->links, *next;
+    apr_status_t rv;
 
     for (; lc; lc = next) {
         next = lc->next;
@@ -1860,21 +1912,19 @@ static void flush_links(sp_proxy_t *px)
             link_lost(px, lc);
             continue;
         }
-        if (sp_link_pending(lc->link) > 0) {
-            apr_status_t rv = sp_link_flush(lc->link);
-            if (rv != APR_SUCCESS) {
+        /* A link that waits for POLLOUT is written when it comes: trying
+         * before would only cost a failed write per round. */
+        if (sp_link_pending(lc->link) > 0 && !lc->link->want_write
+            && (rv = sp_link_flush(lc->link)) != APR_SUCCESS) {
+            link_failed(px, lc, rv);
+            continue;
+        }
+        if (lc->blocked && sp_link_pending(lc->link) < px->o.high_water) {
+            resume_blocked(px, lc);
+            if (sp_link_pending(lc->link) > 0 && !lc->link->want_write
+                && (rv = sp_link_flush(lc->link)) != APR_SUCCESS) {
                 link_failed(px, lc, rv);
                 continue;
-            }
-            if (lc->blocked) {
-                resume_blocked(px, lc);
-                if (sp_link_pending(lc->link) > 0) {
-                    rv = sp_link_flush(lc->link);
-                    if (rv != APR_SUCCESS) {
-                        link_failed(px, lc, rv);
-                        continue;
-                    }
-                }
             }
         }
         link_register(px, lc);
@@ -2071,6 +2121,7 @@ apr_status_t sp_proxy_run(sp_proxy_t *px)
         apr_time_t now;
 
         if (px->stop_req) {
+            wake_owners(px);
             return APR_SUCCESS;
         }
         if (px->drain_req && !px->draining) {
@@ -2083,8 +2134,10 @@ apr_status_t sp_proxy_run(sp_proxy_t *px)
             on_tick(px, now);
             flush_links(px);
         }
+        wake_owners(px);  /* after the link output: it is on its way */
         if (px->draining && drain_done(px, now)) {
             linger_links(px);
+            wake_owners(px);
             return APR_SUCCESS;
         }
         if (sp_table_proxy_sleep(px->t)) {

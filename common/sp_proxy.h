@@ -66,7 +66,8 @@ typedef struct sp_proxy_opts_t {
 
 /* Settings derived from a table: max_frame = half a space - frame header
  * (the longest frame a slot space carries, sp_space.h), stream window = 4
- * spaces. */
+ * spaces (what a stream may hold in its proxy's memory; the credit goes
+ * back a quarter window at a time). */
 void sp_proxy_default_settings(const sp_table_t *t, sp_link_settings_t *s);
 
 apr_status_t sp_proxy_create(sp_proxy_t **px, sp_table_t *t,

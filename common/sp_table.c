@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -140,6 +141,36 @@ unsigned char *sp_slot_rx(const sp_table_t *t, unsigned idx)
     return sp_slot_tx(t, idx) + t->sh->space_size;
 }
 
+/* --- our pid --------------------------------------------------------------- */
+
+/* getpid() is a system call on every request otherwise; the cache is
+ * forgotten in a forked child. */
+static pid_t cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+    cached_pid = 0;
+}
+
+static void pid_init(void)
+{
+    pthread_atfork(NULL, NULL, pid_forget);
+}
+
+pid_t sp_pid_self(void)
+{
+    pid_t pid;
+
+    pthread_once(&pid_once, pid_init);
+    pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    if (pid == 0) {
+        pid = getpid();
+        __atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
+}
+
 /* --- claiming ------------------------------------------------------------ */
 
 static int try_claim(sp_table_t *t, unsigned idx, uint32_t *gen)
@@ -152,7 +183,7 @@ static int try_claim(sp_table_t *t, unsigned idx, uint32_t *gen)
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
         return 0;
     }
-    s->owner_pid = (int32_t)getpid();
+    s->owner_pid = (int32_t)sp_pid_self();
     s->owner_epoch = LOAD(&t->sh->proxy_epoch);
     s->owner_abort = 0;
     *gen = __atomic_add_fetch(&s->generation, 1, __ATOMIC_ACQ_REL);
@@ -218,6 +249,7 @@ void sp_slot_reclaim(sp_table_t *t, unsigned idx)
     STORE(&s->tx_tail, LOAD(&s->tx_head));
     STORE(&s->rx_tail, LOAD(&s->rx_head));
     STORE(&s->rx_want, 0);
+    STORE(&s->tx_want, 0);
     STORE(&s->marks, SP_MARK_TX);
     STORE(&s->events, 0);
     sp_slot_release(t, idx);

@@ -42,6 +42,9 @@
  *                    the proxy, rx_tail by the owner.
  *   rx_want          proxy: "tell me (SP_EV_RXFREE) once rx_tail reaches
  *                    this": set when its next frame does not fit.
+ *   tx_want          owner: "wake me (SP_MARK_TX) once tx_tail reaches
+ *                    this": set before it sleeps for tx space, so that
+ *                    it wakes once for half a space, not per frame.
  *   abort_gen, abort_code
  *                    written by the proxy before it sets SP_MARK_ABORT.
  *   fwd_gen          written by the proxy before it sends a head on, so
@@ -122,7 +125,8 @@ typedef struct sp_slot_sh_t {
     uint32_t pad0a;
     uint64_t tx_head;        /* end of the frames the owner published */
     uint64_t rx_tail;        /* end of the frames the owner consumed */
-    char     pad0[SP_CACHE_LINE - 48];
+    uint64_t tx_want;        /* 0, or the tx_tail that earns SP_MARK_TX */
+    char     pad0[SP_CACHE_LINE - 56];
     /* line 1: proxy-written */
     uint64_t tx_tail;        /* end of the frames the proxy consumed */
     uint64_t rx_head;        /* end of the frames the proxy published */
@@ -220,6 +224,9 @@ apr_status_t sp_slot_wait_marks(sp_table_t *t, unsigned idx, uint32_t want,
                                 apr_interval_time_t timeout, uint32_t *seen);
 /* Owner: clears mark bits. */
 void sp_slot_clear_marks(sp_table_t *t, unsigned idx, uint32_t bits);
+
+/* getpid(), without a system call after the first in each process. */
+pid_t sp_pid_self(void);
 
 /* Is process pid alive?  (kill(pid, 0), EPERM counts as alive.) */
 int sp_pid_alive(pid_t pid);

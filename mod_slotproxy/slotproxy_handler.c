@@ -177,7 +177,7 @@ static apr_status_t send_head(sp_req_t *q, int has_body)
     add_pseudo(&b, SP_H_AUTH_TYPE, r->ap_auth_type);
     add_pseudo(&b, SP_H_REQUEST_ID, r->log_id ? r->log_id
                : apr_psprintf(r->pool, "%" APR_PID_T_FMT "-%ld-%u",
-                              getpid(), c->id, q->c.gen));
+                              sp_pid_self(), c->id, q->c.gen));
     add_pseudo(&b, SP_H_BODY,
                !has_body ? "none"
                : apr_table_get(r->headers_in, "Transfer-Encoding") ? "chunked"

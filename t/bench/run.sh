@@ -39,10 +39,15 @@
 #   BENCH_ROUNDS   [2]   measured runs per cell
 #   BENCH_WORKERS  [4]   execd Workers = FastCGI processes
 #   BENCH_LINK     [unix] mod_slotproxy -> execd over "unix" or "tcp"
+#   BENCH_SLOT     [64k]  slot space size on both sides (SlotSize,
+#                         SlotProxySlotSize)
 #   BENCH_PREFORK  [1]   0 skips the prefork variants
 #   BENCH_HANDOFF  [200000] round trips per micro-benchmark case (0 skips)
 #   BENCH_BUDGET   [570] seconds the whole run may take; duration, then
 #                        rounds, are scaled down to fit (and it says so)
+#
+# t/bench/run.sh --serve starts the variants and keeps them up (printing
+# their URLs and pids) until interrupted, for profiling by hand.
 #
 # Servers listen on free ports of 127.0.0.1 only, are recorded by pid and
 # stopped by pid at exit (TERM, then KILL after 10 s); nothing is ever
@@ -66,6 +71,7 @@ WARMUP=${BENCH_WARMUP:-2}
 ROUNDS=${BENCH_ROUNDS:-2}
 WORKERS=${BENCH_WORKERS:-4}
 LINK=${BENCH_LINK:-unix}
+SLOT=${BENCH_SLOT:-64k}
 PREFORK=${BENCH_PREFORK:-1}
 HANDOFF_RT=${BENCH_HANDOFF:-200000}
 BUDGET=${BENCH_BUDGET:-570}
@@ -285,7 +291,7 @@ Listen $listen
 Workers $WORKERS
 QueueSize 1024
 Timeout 60
-SlotSize 64k
+SlotSize $SLOT
 $user_lines
 SecretFile $RUN/secret
 PidFile $dir/execd.pid
@@ -305,6 +311,7 @@ start_slotproxy() {
     port=$(free_port) || return 1
     start_httpd "$name" "$mpm" "$port" "LoadModule slotproxy_module $MOD_SO
 SlotProxySecretFile $RUN/secret
+SlotProxySlotSize $SLOT
 SlotProxyBackend app $EXECD_ADDR
 SlotProxyPass / app" || return 1
     V_URL[$name]="http://127.0.0.1:$port"
@@ -673,6 +680,22 @@ run_handoff() {
 
 # ---------------------------------------------------------------------------
 
+# serve: starts every variant and keeps them up for profiling by hand
+# (perf record -p PID, wrk against a URL) until interrupted; then stops
+# them by pid like a measured run.
+serve() {
+    local v
+    start_all
+    for v in "${VARIANTS[@]}"; do
+        echo "$v ${V_URL[$v]}"
+    done
+    echo "pids: ${T_PIDS[*]}"
+    echo "serving until interrupted (Ctrl-C, or kill -TERM $$)"
+    while :; do
+        sleep 1
+    done
+}
+
 main() {
     trap cleanup EXIT
     trap 'exit 130' INT
@@ -681,6 +704,9 @@ main() {
     install_missing
     build_tools
     make_dirs
+    if [ "${1:-}" = --serve ]; then
+        serve
+    fi
     run_handoff
     start_all
     local v

@@ -296,6 +296,21 @@ START_TEST(an_abort_mark_wakes_an_owner_waiting_for_the_tx_space)
 }
 END_TEST
 
+START_TEST(our_pid_is_remembered_and_right_again_after_fork)
+{
+    pid_t parent = getpid(), pid;
+
+    ck_assert_int_eq(sp_pid_self(), parent);
+    ck_assert_int_eq(sp_pid_self(), parent);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        _exit(sp_pid_self() == getpid() && getpid() != parent ? 0 : 1);
+    }
+    ck_assert_int_eq(wait_child(pid), 0);
+}
+END_TEST
+
 START_TEST(a_slot_already_queued_does_not_ring_again)
 {
     sp_table_t *t = make_table(2);
@@ -333,6 +348,7 @@ Suite *table_suite(void)
     tcase_add_test(tc, an_event_queues_the_slot_once_until_the_proxy_takes_it);
     tcase_add_test(tc, the_doorbell_rings_only_for_a_sleeping_proxy);
     tcase_add_test(tc, a_slot_already_queued_does_not_ring_again);
+    tcase_add_test(tc, our_pid_is_remembered_and_right_again_after_fork);
     tcase_add_test(tc, waiting_for_a_mark_times_out_when_none_comes);
     tcase_add_test(tc, a_mark_set_by_one_process_wakes_an_owner_asleep_in_another);
     tcase_add_test(tc, an_abort_mark_wakes_an_owner_waiting_for_the_tx_space);
