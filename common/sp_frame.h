@@ -30,8 +30,9 @@
 /* No receiver ever accepts a payload longer than this, whatever it was
  * told; the negotiated max_frame is at most this. */
 #define SP_FRAME_MAX_HARD    (16u * 1024 * 1024)
-/* The smallest max_frame a peer may announce: what the smallest slot space
- * (4 KiB) holds after a frame header. */
+/* The smallest max_frame a peer may announce: what a frame in the
+ * smallest slot space (8 KiB, frames up to half of it) holds after its
+ * header. */
 #define SP_FRAME_MIN_MAX     (4096u - SP_FRAME_HDR_LEN)
 
 typedef enum {

@@ -8,6 +8,8 @@
 #include "sp_errors.h"
 #include "sp_space.h"
 
+#define SP_SPACE_REWIND (16u * 1024)
+
 static void put_pad(unsigned char *at, apr_size_t to_end)
 {
     sp_frame_hdr_t h;
@@ -22,6 +24,14 @@ static void put_pad(unsigned char *at, apr_size_t to_end)
     sp_frame_hdr_encode(at, &h);
 }
 
+/* Where an empty space is started over from its front. */
+static apr_size_t rewind_at(apr_size_t size)
+{
+    apr_size_t half = sp_space_max_frame(size);
+
+    return half < SP_SPACE_REWIND ? half : SP_SPACE_REWIND;
+}
+
 apr_size_t sp_space_room(unsigned char *base, apr_size_t size,
                          uint64_t *wpos, uint64_t tail, apr_size_t min)
 {
@@ -34,6 +44,17 @@ apr_size_t sp_space_room(unsigned char *base, apr_size_t size,
     free_ = size - (apr_size_t)used;
     at = (apr_size_t)(*wpos % size);
     to_end = size - at;
+    if (used == 0 && at >= min && at >= rewind_at(size)) {
+        /* Empty: start over at the front, so that small requests keep
+         * using the first pages of the space and the rest of it is never
+         * touched (made resident) unless large bodies need it.  Not
+         * before a good part is free at the front: a writer that found
+         * only a few bytes there would have to wait for the pad to be
+         * read before its next frame. */
+        put_pad(base + at, to_end);
+        *wpos += to_end;
+        return at;  /* free from the front up to where the reader is */
+    }
     if (to_end < min) {
         if (free_ < to_end) {
             return 0;  /* the reader still reads the end of the space */

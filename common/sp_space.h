@@ -14,7 +14,10 @@
  * stream 0, length = bytes to the end) and silently if not.  No frame is
  * longer than half the space (sp_space_max_frame), so a writer whose
  * reader has emptied at least half of the space can always place its next
- * frame: producer and consumer work on the two halves at once.
+ * frame: producer and consumer work on the two halves at once.  A writer
+ * that finds the space empty, 16 KiB (or half the space) or more into it,
+ * starts again at its front (with a pad), so small requests only ever
+ * touch its first pages.
  *
  * Both sides treat what the other wrote as untrusted: a position that
  * claims more than the space holds or a malformed header is an error, and

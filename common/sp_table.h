@@ -76,7 +76,7 @@
 #define SP_TABLE_HDR_SIZE       256
 #define SP_SPACE_MIN            (8u * 1024)
 #define SP_SPACE_MAX            (16u * 1024 * 1024)
-#define SP_SPACE_DEFAULT        (64u * 1024)
+#define SP_SPACE_DEFAULT        (128u * 1024)
 #define SP_SLOTS_MAX            65536u
 
 /* marks: the owner's futex word */

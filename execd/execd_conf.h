@@ -48,7 +48,7 @@ typedef struct execd_conf_t {
     const char          *user;        /* User, NULL = do not switch */
     const char          *group;       /* Group, NULL = user's group */
     const char          *secret_file; /* SecretFile (required) */
-    apr_size_t           slot_size;   /* SlotSize, default 64k */
+    apr_size_t           slot_size;   /* SlotSize, default 128k */
     apr_interval_time_t  timeout;     /* Timeout seconds, default 60 */
     int                  queue_size;  /* QueueSize, default 4 x Workers */
     int                  max_requests_per_worker; /* 0 = unlimited */

@@ -17,7 +17,7 @@ static const command_rec slotproxy_cmds[] = {
     AP_INIT_TAKE1("SlotProxySecretFile", slotproxy_cmd_secret, NULL,
                   RSRC_CONF, "file with the secret shared with execd"),
     AP_INIT_TAKE1("SlotProxySlotSize", slotproxy_cmd_slot_size, NULL,
-                  RSRC_CONF, "bytes per direction of each slot (64k)"),
+                  RSRC_CONF, "bytes per direction of each slot (default 128k)"),
     AP_INIT_TAKE1("SlotProxyTLSCAFile", slotproxy_cmd_tls_file, "a",
                   RSRC_CONF, "CAs that sign the certificates of tls:// "
                   "backends (default: the system's)"),

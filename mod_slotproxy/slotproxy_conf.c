@@ -4,7 +4,7 @@
  *   SlotProxyBackend NAME tcp://HOST:PORT | unix:/PATH [links=N]
  *   SlotProxyPass /prefix NAME
  *   SlotProxySecretFile PATH
- *   SlotProxySlotSize 64k
+ *   SlotProxySlotSize 128k
  *   SlotProxyTimeout SECONDS
  *
  * Backends, the secret and the slot size belong to the whole instance (one

@@ -14,7 +14,8 @@
 #   http        Apache + mod_proxy_http (keepalive pool) -> a second Apache
 #               serving the reply with mod_bench_limit
 #
-# and limit and slotproxy once more under the prefork MPM.  Requests:
+# slotproxy once more with larger slots (BENCH_BIG_SLOT), and limit and
+# slotproxy once more under the prefork MPM.  Requests:
 #
 #   hello   GET /hello, 13 bytes              wrk, 32 keepalive connections
 #   gen     GET /gen?bytes=1048576 (1 MiB)    8 connections
@@ -39,8 +40,12 @@
 #   BENCH_ROUNDS   [2]   measured runs per cell
 #   BENCH_WORKERS  [4]   execd Workers = FastCGI processes
 #   BENCH_LINK     [unix] mod_slotproxy -> execd over "unix" or "tcp"
-#   BENCH_SLOT     [64k]  slot space size on both sides (SlotSize,
-#                         SlotProxySlotSize)
+#   BENCH_SLOT     [128k] slot space size on both sides (SlotSize,
+#                         SlotProxySlotSize) of the slotproxy variants
+#                         (128k is the default of both directives)
+#   BENCH_BIG_SLOT [1m]   slot size of one more event variant,
+#                         "slotproxy-big", to show what the slot size buys
+#                         for large bodies (0 leaves it out)
 #   BENCH_PREFORK  [1]   0 skips the prefork variants
 #   BENCH_HANDOFF  [200000] round trips per micro-benchmark case (0 skips)
 #   BENCH_BUDGET   [570] seconds the whole run may take; duration, then
@@ -71,7 +76,8 @@ WARMUP=${BENCH_WARMUP:-2}
 ROUNDS=${BENCH_ROUNDS:-2}
 WORKERS=${BENCH_WORKERS:-4}
 LINK=${BENCH_LINK:-unix}
-SLOT=${BENCH_SLOT:-64k}
+SLOT=${BENCH_SLOT:-128k}
+BIG_SLOT=${BENCH_BIG_SLOT:-1m}
 PREFORK=${BENCH_PREFORK:-1}
 HANDOFF_RT=${BENCH_HANDOFF:-200000}
 BUDGET=${BENCH_BUDGET:-570}
@@ -84,9 +90,10 @@ declare -A REQ_PATH=([hello]=/hello [gen]="/gen?bytes=$GEN_BYTES" [echo]=/echo)
 declare -A REQ_CONNS=([hello]=32 [gen]=8 [echo]=16)
 declare -A REQ_LABEL=([hello]="hello 13 B" [gen]="GET 1 MiB" [echo]="POST 64 KiB echo")
 
-VARIANTS=() # in run order: limit slotproxy fcgi http [limit-pf slotproxy-pf]
+VARIANTS=() # in run order: limit slotproxy [slotproxy-big] fcgi http [limit-pf slotproxy-pf]
 declare -A V_LABEL=([limit]="limit" [slotproxy]="slotproxy" [fcgi]="fcgi"
-    [http]="http" [limit-pf]="limit (prefork)" [slotproxy-pf]="slotproxy (prefork)")
+    [http]="http" [slotproxy-big]="slotproxy ${BENCH_BIG_SLOT:-1m} slots"
+    [limit-pf]="limit (prefork)" [slotproxy-pf]="slotproxy (prefork)")
 declare -A V_URL=()     # http://127.0.0.1:PORT
 declare -A V_CONNS=()   # "tcp:PORT" or "unix:/path": what the web tier connects to
 declare -A V_LOGS=()    # error logs to show when the variant fails
@@ -268,10 +275,10 @@ start_httpd() {
         { say "apache2 $name: port $port does not answer"; return 1; }
 }
 
-# start_execd_for NAME: an execd in $RUN/NAME serving the three handlers.
+# start_execd_for NAME SLOT_SIZE: an execd in $RUN/NAME serving the three handlers.
 # Sets EXECD_ADDR (for SlotProxyBackend) and the variant's V_CONNS.
 start_execd_for() {
-    local name=$1 dir="$RUN/$1" listen port user_lines=""
+    local name=$1 slot=$2 dir="$RUN/$1" listen port user_lines=""
     mkdir -p "$dir/logs" && chmod 755 "$dir" "$dir/logs" || return 1
     if [ "$LINK" = tcp ]; then
         port=$(free_port) || return 1
@@ -291,7 +298,7 @@ Listen $listen
 Workers $WORKERS
 QueueSize 1024
 Timeout 60
-SlotSize $SLOT
+SlotSize $slot
 $user_lines
 SecretFile $RUN/secret
 PidFile $dir/execd.pid
@@ -305,13 +312,14 @@ EOF
     V_LOGS[$name]="$dir/logs/error.log"
 }
 
+# start_slotproxy NAME MPM SLOT_SIZE
 start_slotproxy() {
-    local name=$1 mpm=$2 port
-    start_execd_for "$name" || return 1
+    local name=$1 mpm=$2 slot=$3 port
+    start_execd_for "$name" "$slot" || return 1
     port=$(free_port) || return 1
     start_httpd "$name" "$mpm" "$port" "LoadModule slotproxy_module $MOD_SO
 SlotProxySecretFile $RUN/secret
-SlotProxySlotSize $SLOT
+SlotProxySlotSize $slot
 SlotProxyBackend app $EXECD_ADDR
 SlotProxyPass / app" || return 1
     V_URL[$name]="http://127.0.0.1:$port"
@@ -363,15 +371,21 @@ ProxyPass / http://127.0.0.1:$bport/ keepalive=On" || return 1
 }
 
 start_all() {
-    VARIANTS=(limit slotproxy fcgi http)
+    VARIANTS=(limit slotproxy)
+    [ "$BIG_SLOT" = 0 ] || VARIANTS+=(slotproxy-big)
+    VARIANTS+=(fcgi http)
     [ "$PREFORK" = 0 ] || VARIANTS+=(limit-pf slotproxy-pf)
     start_limit limit event || die "limit did not start"
-    start_slotproxy slotproxy event || die "slotproxy did not start"
+    start_slotproxy slotproxy event "$SLOT" || die "slotproxy did not start"
+    if [ "$BIG_SLOT" != 0 ]; then
+        start_slotproxy slotproxy-big event "$BIG_SLOT" ||
+            die "slotproxy ($BIG_SLOT slots) did not start"
+    fi
     start_fcgi || die "fcgi did not start"
     start_http || die "http did not start"
     if [ "$PREFORK" != 0 ]; then
         start_limit limit-pf prefork || die "limit (prefork) did not start"
-        start_slotproxy slotproxy-pf prefork || die "slotproxy (prefork) did not start"
+        start_slotproxy slotproxy-pf prefork "$SLOT" || die "slotproxy (prefork) did not start"
     fi
 }
 

@@ -13,6 +13,11 @@
  * read past the end; the reader must hand out only pointers inside the
  * block, agree with validate on the count, and a valid block must rebuild
  * byte for byte through the builder.
+ *
+ * The input is also read as a slot space (sp_space_next), the way a proxy
+ * reads what a broken owner wrote: the first 8 bytes give the published
+ * head relative to the reader, the rest is the space.  Every frame handed
+ * out must lie inside the space, and the reader must stop.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +28,7 @@
 #include "sp_errors.h"
 #include "sp_frame.h"
 #include "sp_head.h"
+#include "sp_space.h"
 
 /* What each type allows in `stream` on a link, from PROTOCOL.md 1.2:
  * 0 = must be 0, 1 = must not be 0, 2 = either. */
@@ -278,9 +284,45 @@ static void check_head_copy(const unsigned char *p, apr_size_t len)
     free(copy);
 }
 
+/* The input as a slot space a reader walks (see the top). */
+static void check_space(const unsigned char *data, size_t size)
+{
+    const unsigned char *base = data + 8;
+    apr_size_t space = size - 8;
+    uint64_t start, pos, head;
+    int steps;
+
+    if (size < 8 + 16) {
+        return;
+    }
+    /* Start the reader anywhere in a lap; the head where the input says. */
+    start = (uint64_t)be32(data) * space + be32(data) % space;
+    head = start + ((uint64_t)be32(data + 4) % (2 * (uint64_t)space + 1));
+    pos = start;
+    for (steps = 0; steps <= (int)space; steps++) {
+        sp_frame_hdr_t h;
+        const unsigned char *p;
+        uint64_t before = pos;
+        int r = sp_space_next(base, space, &pos, head, &h, &p);
+        if (r <= 0) {
+            FUZZ_CHECK(r == 0 || r == -1);
+            FUZZ_CHECK(r != 0 || pos == head);
+            return;
+        }
+        FUZZ_CHECK(pos >= before && pos - start <= head - start);
+        FUZZ_CHECK(p >= base + SP_FRAME_HDR_LEN && p + h.length <= base + space);
+        FUZZ_CHECK(pos + SP_FRAME_HDR_LEN + h.length <= head);
+        FUZZ_CHECK(p == base + pos % space + SP_FRAME_HDR_LEN);
+        pos += SP_FRAME_HDR_LEN + h.length;
+    }
+    FUZZ_CHECK(!"the reader did not stop");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t off = 0;
+
+    check_space(data, size);
 
     /* The input itself, as if it were one HEADERS payload (data ends
      * exactly at size). */

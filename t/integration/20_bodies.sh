@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Bodies of every size, both ways, under both MPMs: 0 B, 1 B, exactly one
-# slot (65536 B), one byte more, 64 MiB random through echo, a 64 MiB
+# Bodies of every size, both ways, under both MPMs: 0 B, 1 B, around the
+# longest slot frame (65524 B of payload in the default 128 KiB slot) and
+# around the slot size itself (131072 B), 64 MiB random through echo, a 64 MiB
 # download from gen.so and a 64 MiB upload to upload.so (all checked by
 # sha256), and chunked uploads.  Also checks that no server process grew
 # with the body size while doing it.
@@ -22,7 +23,7 @@ SlotProxyBackend main $BACKEND_ADDR
 SlotProxyPass /app/ main
 EOF
 
-for n in 0 1 65536 65537; do
+for n in 0 1 65524 65525 131072 131073; do
     random_file "$RUN/b$n" "$n"
 done
 random_file "$RUN/chunked" "$CHUNKED"
@@ -62,7 +63,7 @@ for mpm in event prefork; do
     fi
     u=$APACHE_URL
 
-    for n in 0 1 65536 65537; do
+    for n in 0 1 65524 65525 131072 131073; do
         http "${octet[@]}" --data-binary @"$RUN/b$n" "$u/app/echo"
         expect_status "echo of $n B is 200" 200
         expect_body_file "echo of $n B comes back intact" "$RUN/b$n"

@@ -12,7 +12,7 @@
 #    The case "good" (a correct handshake, PING answered, link kept) is the
 #    control that shows badpeer's handshake is right.
 #  - Requests over a limit: a head larger than the slot (431, with
-#    SlotProxySlotSize 8k and with the default 64k), a body over execd's
+#    SlotProxySlotSize 8k and with the default 128k), a body over execd's
 #    LimitRequestBody (413, with Content-Length and chunked), more header
 #    fields than Apache's LimitRequestFields (Apache's own 4xx); nothing is
 #    logged as a crash.
@@ -141,7 +141,7 @@ for ((i = 1; i <= 10; i++)); do
     hdrs+=(-H "X-Big-$i: $big7")
 done
 http "${hdrs[@]}" "$u/app/hello"
-expect_status "a head larger than the 64k slot (10 fields of 7 KiB): 431" 431
+expect_status "a head larger than a frame of the default 128k slot (10 fields of 7 KiB): 431" 431
 expect_log "the error_log says the head does not fit" "$alog" "$amark" 'SPX0104: backend main: the request head does not fit in one slot space'
 
 random_file "$RUN/over.bin" $((LIMIT_BODY * 3))

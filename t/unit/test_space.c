@@ -182,6 +182,36 @@ START_TEST(a_reader_refuses_whatever_a_broken_writer_published)
 }
 END_TEST
 
+START_TEST(an_emptied_space_is_written_again_from_its_front)
+{
+    uint64_t wpos = 0, rpos = 0, lap_end = SIZE / 2 + 312;
+    sp_frame_hdr_t h;
+    const unsigned char *p;
+    int i;
+
+    /* Small requests, each read before the next: once half of this
+     * (small) space is behind them, they start over at the front, so they
+     * only ever touch its first half. */
+    for (i = 0; i < 100; i++) {
+        ck_assert(write_frame(&wpos, rpos, SP_FT_HEADERS, (uint32_t)i + 1,
+                              'h', 300));
+        ck_assert_uint_le((wpos - 1) % SIZE, lap_end);
+        ck_assert_int_eq(sp_space_next(space, SIZE, &rpos, wpos, &h, &p), 1);
+        ck_assert_uint_eq(h.stream, (uint32_t)i + 1);
+        rpos += SP_FRAME_HDR_LEN + h.length;
+    }
+    ck_assert_uint_gt(wpos, 3 * SIZE);  /* it did go round */
+    /* Not with only a little free at the front: then on as usual. */
+    while (wpos % SIZE != 312) {
+        ck_assert(write_frame(&wpos, rpos, SP_FT_HEADERS, 1, 'h', 300));
+        ck_assert_int_eq(sp_space_next(space, SIZE, &rpos, wpos, &h, &p), 1);
+        rpos += SP_FRAME_HDR_LEN + h.length;
+    }
+    ck_assert(write_frame(&wpos, rpos, SP_FT_DATA, 200, 'd', 100));
+    ck_assert_uint_eq(wpos % SIZE, 312 + 112);
+}
+END_TEST
+
 START_TEST(an_empty_space_has_no_frame)
 {
     uint64_t rpos = 3 * SIZE + 17;
@@ -204,6 +234,7 @@ Suite *space_suite(void)
     tcase_add_test(tc, a_writer_waits_until_the_reader_has_freed_enough);
     tcase_add_loop_test(tc, a_reader_refuses_whatever_a_broken_writer_published,
                         0, 8);
+    tcase_add_test(tc, an_emptied_space_is_written_again_from_its_front);
     tcase_add_test(tc, an_empty_space_has_no_frame);
     suite_add_tcase(s, tc);
     return s;
