@@ -91,7 +91,7 @@ read_flags() {
 # The common/ sources a target is built from: compiled in, not taken
 # from libspcommon.a, so that coverage and the sanitizers reach them.
 build_target() {
-    local t=$1 srcs=(common/sp_frame.c common/sp_head.c common/sp_errors.c)
+    local t=$1 srcs=(common/sp_frame.c common/sp_head.c common/sp_space.c common/sp_errors.c)
     if [ "$t" = handshake ]; then
         srcs+=(common/sp_auth.c common/sp_link.c)
         # sp_link can run over TLS (never started here, but linked).
