@@ -583,6 +583,37 @@ stop_apache() {
     stop_pid "$1" "apache2 pid $1"
 }
 
+# parallel_echo BASE N DIR MAXPAR [CURL_CONFIG_LINE...]: N requests at once
+# (curl --parallel, at most MAXPAR in flight) for BASE/echo?id=1..N, each
+# of which must come back as its own "id=I".  Extra arguments are curl
+# config lines added to every transfer (e.g. 'http2', 'max-time = 60').
+# PE_IMMEDIATE=1 opens every connection at once instead of letting curl
+# wait to multiplex.  Sets PE_N200 (replies with status 200) and PE_WRONG
+# (" I J ...": ids whose body was not their own); leaves DIR/codes (one
+# "CODE HTTP_VERSION CONNECTS ID" line per transfer) and DIR/curl.err.
+parallel_echo() {
+    local base=$1 n=$2 dir=$3 maxpar=$4 i line imm=()
+    shift 4
+    [ "${PE_IMMEDIATE:-0}" = 1 ] && imm=(--parallel-immediate)
+    mkdir -p "$dir"
+    for ((i = 1; i <= n; i++)); do
+        [ "$i" -eq 1 ] || echo next
+        printf 'silent\nshow-error\n'
+        for line in "$@"; do
+            printf '%s\n' "$line"
+        done
+        printf 'url = "%s/echo?id=%d"\noutput = "%s/r.%d"\n' "$base" "$i" "$dir" "$i"
+        printf 'write-out = "%%{http_code} %%{http_version} %%{num_connects} %d\\n"\n' "$i"
+    done >"$dir/curl.cfg"
+    curl --parallel --parallel-max "$maxpar" "${imm[@]}" -K "$dir/curl.cfg" \
+        >"$dir/codes" 2>"$dir/curl.err"
+    PE_WRONG=""
+    for ((i = 1; i <= n; i++)); do
+        [ "$(cat "$dir/r.$i" 2>/dev/null)" = "id=$i" ] || PE_WRONG="$PE_WRONG $i"
+    done
+    PE_N200=$(awk '$1 == 200' "$dir/codes" | wc -l)
+}
+
 # ---------------------------------------------------------------------------
 # HTTP
 

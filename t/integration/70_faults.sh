@@ -403,25 +403,13 @@ else
     fail "the slow download has begun" "nothing within $WAIT s: $(bg_result slowdown)"
 fi
 out="$RUN/fast"
-mkdir -p "$out"
-for ((i = 1; i <= N_FAST; i++)); do
-    [ "$i" -eq 1 ] || echo next
-    printf 'silent\nshow-error\nmax-time = 30\nheader = "Connection: close"\n'
-    printf 'url = "%s/app/echo?id=%d"\noutput = "%s/get.%d"\n' "$A" "$i" "$out" "$i"
-    printf 'write-out = "%%{http_code} %d\\n"\n' "$i"
-done >"$out/curl.cfg"
-curl --parallel --parallel-max 50 --parallel-immediate -K "$out/curl.cfg" \
-    >"$out/codes" 2>"$out/curl.err"
-wrong=""
-for ((i = 1; i <= N_FAST; i++)); do
-    [ "$(cat "$out/get.$i" 2>/dev/null)" = "id=$i" ] || wrong="$wrong $i"
-done
-n200=$(awk '$1 == 200' "$out/codes" | wc -l)
-if [ "$n200" -eq "$N_FAST" ] && [ -z "$wrong" ]; then
+PE_IMMEDIATE=1 parallel_echo "$A/app" "$N_FAST" "$out" 50 'max-time = 30' \
+    'header = "Connection: close"'
+if [ "$PE_N200" -eq "$N_FAST" ] && [ -z "$PE_WRONG" ]; then
     ok "$N_FAST fast requests all complete with their own reply"
 else
     fail "$N_FAST fast requests all complete with their own reply" \
-        "$n200 got 200; wrong bodies for:$(cut -c1-100 <<<"$wrong"); $(head -c 200 "$out/curl.err")"
+        "$PE_N200 got 200; wrong bodies for:$(cut -c1-100 <<<"$PE_WRONG"); $(head -c 200 "$out/curl.err")"
 fi
 if pid_running "$slowdown" && pid_running "$slowup"; then
     ok "... while the slow download and the slow upload are still running"

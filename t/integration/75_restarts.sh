@@ -374,26 +374,15 @@ T_CTX="recycling"
 rec_before=" $(execd_worker_pids "$rec_pid" "$rec_log" | tr '\n' ' ') "
 emark=$(log_mark "$rec_log")
 out="$RUN/rec"
-mkdir -p "$out"
-for ((i = 1; i <= N_RECYCLE; i++)); do
-    [ "$i" -eq 1 ] || echo next
-    printf 'silent\nshow-error\nmax-time = 60\nheader = "Connection: close"\n'
-    printf 'url = "%s/rec/echo?id=%d"\noutput = "%s/get.%d"\n' "$u" "$i" "$out" "$i"
-    printf 'write-out = "%%{http_code} %d\\n"\n' "$i"
-done >"$out/curl.cfg"
 t0=$(now_ms)
-curl --parallel --parallel-max 8 -K "$out/curl.cfg" >"$out/codes" 2>"$out/curl.err"
+parallel_echo "$u/rec" "$N_RECYCLE" "$out" 8 'max-time = 60' \
+    'header = "Connection: close"'
 echo "# $N_RECYCLE requests with MaxRequestsPerWorker 5 took $(($(now_ms) - t0)) ms"
-wrong=""
-for ((i = 1; i <= N_RECYCLE; i++)); do
-    [ "$(cat "$out/get.$i" 2>/dev/null)" = "id=$i" ] || wrong="$wrong $i"
-done
-n200=$(awk '$1 == 200' "$out/codes" | wc -l)
-if [ "$n200" -eq "$N_RECYCLE" ] && [ -z "$wrong" ]; then
+if [ "$PE_N200" -eq "$N_RECYCLE" ] && [ -z "$PE_WRONG" ]; then
     ok "$N_RECYCLE requests all served with their own reply"
 else
     fail "$N_RECYCLE requests all served with their own reply" \
-        "$n200 got 200; wrong:$(cut -c1-100 <<<"$wrong"); $(awk '$1 != 200' "$out/codes" | head -n 3 | tr '\n' ' ')"
+        "$PE_N200 got 200; wrong:$(cut -c1-100 <<<"$PE_WRONG"); $(awk '$1 != 200' "$out/codes" | head -n 3 | tr '\n' ' ')"
 fi
 retired=$(tail -n "+$((emark + 1))" "$rec_log" | grep -c 'EXD0021: worker slot [0-9]* pid [0-9]* retires after 5 requests')
 if [ "$retired" -ge $((N_RECYCLE / 5 - 2)) ]; then

@@ -75,25 +75,14 @@ fi
 
 # N streams at once on one connection, each with its own reply.
 out="$RUN/h2"
-mkdir -p "$out"
-for ((i = 1; i <= N; i++)); do
-    [ "$i" -eq 1 ] || echo next
-    printf 'silent\ninsecure\nhttp2\nmax-time = 60\n'
-    printf 'url = "%s/app/echo?id=%d"\noutput = "%s/r.%d"\n' "$U" "$i" "$out" "$i"
-    printf 'write-out = "%%{http_version} %%{http_code} %%{num_connects}\\n"\n'
-done >"$out/curl.cfg"
-curl --parallel --parallel-max "$N" -K "$out/curl.cfg" >"$out/codes" 2>"$out/err"
-wrong=""
-for ((i = 1; i <= N; i++)); do
-    [ "$(cat "$out/r.$i" 2>/dev/null)" = "id=$i" ] || wrong="$wrong $i"
-done
-n_ok=$(awk '$1 == 2 && $2 == 200' "$out/codes" | wc -l)
+parallel_echo "$U/app" "$N" "$out" "$N" insecure http2 'max-time = 60'
+n_ok=$(awk '$1 == 200 && $2 == 2' "$out/codes" | wc -l)
 conns=$(awk '{ c += $3 } END { print c + 0 }' "$out/codes")
-if [ -z "$wrong" ] && [ "$n_ok" -eq "$N" ]; then
+if [ -z "$PE_WRONG" ] && [ "$n_ok" -eq "$N" ]; then
     ok "$N concurrent HTTP/2 streams each get their own reply"
 else
     fail "$N concurrent HTTP/2 streams each get their own reply" \
-        "$n_ok of $N were HTTP/2 200; wrong:$(cut -c1-80 <<<"$wrong")"
+        "$n_ok of $N were HTTP/2 200; wrong:$(cut -c1-80 <<<"$PE_WRONG")"
 fi
 if [ "$conns" -le 2 ]; then
     ok "they shared one connection ($conns connect(s) for $N streams)"
