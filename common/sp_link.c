@@ -450,7 +450,7 @@ static apr_status_t on_link_frame(sp_link_t *l, const sp_frame_hdr_t *h,
 /* Dispatches every whole frame in the input buffer. */
 static apr_status_t parse_input(sp_link_t *l)
 {
-    apr_size_t off = 0;
+    apr_size_t off = l->in_off;
     apr_status_t rv = APR_SUCCESS;
 
     while (l->in_len - off >= SP_FRAME_HDR_LEN && l->state != SP_LINK_CLOSED) {
@@ -479,9 +479,19 @@ static apr_status_t parse_input(sp_link_t *l)
             break;
         }
     }
-    if (off > 0) {
+    if (off == l->in_len) {
+        l->in_off = l->in_len = 0;
+    }
+    else if (l->in_cap - l->in_len < SP_FRAME_HDR_LEN + l->mine.max_frame) {
+        /* Too little room left behind it for the rest of a frame: move
+         * the partial frame to the front (once per several frames, not
+         * once per read). */
         memmove(l->in, l->in + off, l->in_len - off);
         l->in_len -= off;
+        l->in_off = 0;
+    }
+    else {
+        l->in_off = off;
     }
     return rv;
 }

@@ -76,8 +76,9 @@ struct sp_link_t {
     int                drain_acked;  /* server: the client answered it */
     unsigned           nstreams;     /* open streams (kept by the proxy) */
 
-    unsigned char     *in;           /* one frame at most */
+    unsigned char     *in;           /* received: [in_off, in_len) unparsed */
     apr_size_t         in_len;
+    apr_size_t         in_off;       /* first byte not parsed yet */
     apr_size_t         in_cap;
 
     unsigned char     *out;          /* queued bytes [out_off, out_len) */

@@ -230,12 +230,18 @@ static void check_link(const sp_link_t *l, const run_t *r)
         FUZZ_CHECK(l->recv_left >= 0);
         FUZZ_CHECK(l->recv_left + (int64_t)l->recv_unacked
                    == (int64_t)l->mine.link_window);
-        /* What is left is the start of a frame that has not all come. */
-        if (l->in_len >= SP_FRAME_HDR_LEN) {
+        /* What is left is the start of a frame that has not all come,
+         * with room behind it for the rest. */
+        FUZZ_CHECK(l->in_off <= l->in_len && l->in_len <= l->in_cap);
+        if (l->in_len - l->in_off >= SP_FRAME_HDR_LEN) {
             sp_frame_hdr_t h;
             uint32_t max = l->state < SP_LINK_OPEN ? 64 : l->mine.max_frame;
-            FUZZ_CHECK(sp_frame_hdr_decode(l->in, max, &h) == APR_SUCCESS);
-            FUZZ_CHECK(SP_FRAME_HDR_LEN + (apr_size_t)h.length > l->in_len);
+            FUZZ_CHECK(sp_frame_hdr_decode(l->in + l->in_off, max, &h)
+                       == APR_SUCCESS);
+            FUZZ_CHECK(SP_FRAME_HDR_LEN + (apr_size_t)h.length
+                       > l->in_len - l->in_off);
+            FUZZ_CHECK(l->in_off + SP_FRAME_HDR_LEN + (apr_size_t)h.length
+                       <= l->in_cap);
         }
     }
     else {
@@ -373,7 +379,7 @@ static void run(unsigned char ctl, const unsigned char *peer,
         r->rv = feed(l, in, n, chunk);
     }
     r->state = l->state;
-    r->in_len = l->in_len;
+    r->in_len = l->in_len - l->in_off;  /* unparsed bytes left */
     r->out_len = l->out_len - l->out_off;
     r->out_hash = fnv1a(l->out + l->out_off, r->out_len);
     check_link(l, r);
