@@ -34,6 +34,22 @@ static int write_frame(uint64_t *wpos, uint64_t tail, uint8_t type,
     return 1;
 }
 
+/* Reads the next frame (there must be one) and moves past it; returns its
+ * stream field. */
+static uint32_t read_frame(uint64_t *rpos, uint64_t wpos,
+                           const unsigned char **payload)
+{
+    sp_frame_hdr_t h;
+    const unsigned char *p;
+
+    ck_assert_int_eq(sp_space_next(space, SIZE, rpos, wpos, &h, &p), 1);
+    *rpos += SP_FRAME_HDR_LEN + h.length;
+    if (payload) {
+        *payload = p;
+    }
+    return h.stream;
+}
+
 START_TEST(frames_come_back_in_order_across_many_wraps)
 {
     uint64_t wpos = 0, rpos = 0;
@@ -71,7 +87,6 @@ END_TEST
 START_TEST(a_frame_that_does_not_fit_before_the_end_starts_the_next_lap)
 {
     uint64_t wpos = 0, rpos = 0;
-    sp_frame_hdr_t h;
     const unsigned char *p;
 
     /* 5000 bytes used: the next 4000-byte frame cannot fit the 3192 left
@@ -82,16 +97,12 @@ START_TEST(a_frame_that_does_not_fit_before_the_end_starts_the_next_lap)
     ck_assert(!write_frame(&wpos, rpos, SP_FT_DATA, 3, 'c', 4000 - 12));
     /* The reader leaves the first frame: the writer pads the end and
      * starts over at 0. */
-    ck_assert_int_eq(sp_space_next(space, SIZE, &rpos, wpos, &h, &p), 1);
-    rpos += SP_FRAME_HDR_LEN + h.length;
+    ck_assert_uint_eq(read_frame(&rpos, wpos, NULL), 1);
     ck_assert(write_frame(&wpos, rpos, SP_FT_DATA, 3, 'c', 4000 - 12));
     ck_assert_uint_eq(wpos, SIZE + 4000);
     ck_assert_uint_eq(space[5000 + 4], SP_SPACE_PAD_TYPE);
-    ck_assert_int_eq(sp_space_next(space, SIZE, &rpos, wpos, &h, &p), 1);
-    ck_assert_uint_eq(h.stream, 2);
-    rpos += SP_FRAME_HDR_LEN + h.length;
-    ck_assert_int_eq(sp_space_next(space, SIZE, &rpos, wpos, &h, &p), 1);
-    ck_assert_uint_eq(h.stream, 3);  /* the pad was skipped */
+    ck_assert_uint_eq(read_frame(&rpos, wpos, NULL), 2);
+    ck_assert_uint_eq(read_frame(&rpos, wpos, &p), 3);  /* pad skipped */
     ck_assert_ptr_eq(p, space + SP_FRAME_HDR_LEN);
 }
 END_TEST
@@ -185,8 +196,6 @@ END_TEST
 START_TEST(an_emptied_space_is_written_again_from_its_front)
 {
     uint64_t wpos = 0, rpos = 0, lap_end = SIZE / 2 + 312;
-    sp_frame_hdr_t h;
-    const unsigned char *p;
     int i;
 
     /* Small requests, each read before the next: once half of this
@@ -196,16 +205,13 @@ START_TEST(an_emptied_space_is_written_again_from_its_front)
         ck_assert(write_frame(&wpos, rpos, SP_FT_HEADERS, (uint32_t)i + 1,
                               'h', 300));
         ck_assert_uint_le((wpos - 1) % SIZE, lap_end);
-        ck_assert_int_eq(sp_space_next(space, SIZE, &rpos, wpos, &h, &p), 1);
-        ck_assert_uint_eq(h.stream, (uint32_t)i + 1);
-        rpos += SP_FRAME_HDR_LEN + h.length;
+        ck_assert_uint_eq(read_frame(&rpos, wpos, NULL), (uint32_t)i + 1);
     }
     ck_assert_uint_gt(wpos, 3 * SIZE);  /* it did go round */
     /* Not with only a little free at the front: then on as usual. */
     while (wpos % SIZE != 312) {
         ck_assert(write_frame(&wpos, rpos, SP_FT_HEADERS, 1, 'h', 300));
-        ck_assert_int_eq(sp_space_next(space, SIZE, &rpos, wpos, &h, &p), 1);
-        rpos += SP_FRAME_HDR_LEN + h.length;
+        ck_assert_uint_eq(read_frame(&rpos, wpos, NULL), 1);
     }
     ck_assert(write_frame(&wpos, rpos, SP_FT_DATA, 200, 'd', 100));
     ck_assert_uint_eq(wpos % SIZE, 312 + 112);
