@@ -1336,7 +1336,7 @@ static int untouched_request(sp_proxy_t *px, unsigned idx)
 void sp_proxy_takeover(sp_proxy_t *px)
 {
     sp_table_sh_t *th = px->t->sh;
-    unsigned i;
+    unsigned i, kept = 0, lost = 0;
 
     __atomic_add_fetch(&th->proxy_epoch, 1, __ATOMIC_ACQ_REL);
     th->proxy_pid = (int32_t)getpid();
@@ -1345,13 +1345,20 @@ void sp_proxy_takeover(sp_proxy_t *px)
         sp_slot_sh_t *sh = sp_table_slot(px->t, i);
         __atomic_store_n(&sh->events, 0, __ATOMIC_RELEASE);
         if (LOAD(&sh->claim) && untouched_request(px, i)) {
+            kept++;
             pump_tx(px, i);  /* waits for a link, if need be */
             continue;
         }
         tx_drop(px, i);
         if (LOAD(&sh->claim)) {
+            lost++;
             abort_owner(px, i, sh->generation, SP_RST_INTERNAL);
         }
+    }
+    if (kept || lost) {
+        plog(px, 6, "SP0120", 0, "took over from the previous proxy: %u "
+             "request(s) it never began are sent now, %u in flight are "
+             "abandoned", kept, lost);
     }
 }
 

@@ -5,6 +5,8 @@
 #  - kill -9 of the execd worker running a request: that request gets 502,
 #    two streams running on the other workers of the same execd complete
 #    intact, the worker is replaced (a new pid), the next request is served;
+#  - a request that comes while the proxy child is stopped and then killed
+#    is sent once by the next proxy child (takeover), and served;
 #  - kill -9 of the module's proxy child: requests in flight fail cleanly
 #    (502 or a visibly cut stream, never a hang), a new proxy child starts
 #    within seconds and serves new requests, Apache is not restarted;
@@ -273,6 +275,78 @@ if [ -n "$px0" ]; then
     http "$A/solo/hello"
     expect_body "a new request is served (solo)" $'hello, world\n'
     check "Apache itself was not restarted (same master pid)" pid_running "$a_pid"
+else
+    fail "the proxy child is found from SPX0204" "no live pid in $(grep -c SPX0204 "$a_log") SPX0204 lines"
+fi
+
+# ===========================================================================
+# 2b. A request that comes while the proxy child cannot take it (stopped,
+# then killed) is sent by the next proxy child, exactly once: the takeover
+# finds it untouched in its slot.
+T_CTX="proxy child takeover"
+
+# proc_stopped PID: is that process stopped (state T)?
+# shellcheck disable=SC2317 # polled through wait_for
+proc_stopped() {
+    _proc_stat "$1" && [ "$PS_STATE" = T ]
+}
+
+# thread_waits_in_slot PID...: does a thread of these processes sleep in
+# futex(FUTEX_WAIT) -- shared, as only slot marks are here -- on a word in
+# a shared anonymous mapping?  That is an Apache thread whose request sits
+# in its slot, waiting for the reply.
+# shellcheck disable=SC2317 # polled through wait_for
+thread_waits_in_slot() {
+    local pid t range perms name lo hi nr addr op rest
+    for pid in "$@"; do
+        while read -r range perms _ _ _ name; do
+            [[ $perms == rw?s && $name == /dev/zero* ]] || continue
+            lo=$((16#${range%-*}))
+            hi=$((16#${range#*-}))
+            for t in /proc/"$pid"/task/*; do
+                read -r nr addr op rest <"$t/syscall" 2>/dev/null || continue
+                [ "$nr" = 202 ] && [ "$op" = 0x0 ] || continue
+                if (( addr >= lo && addr < hi )); then
+                    return 0
+                fi
+            done
+        done <"/proc/$pid/maps"
+    done
+    return 1
+}
+
+pxs=$(slotproxy_proxy_pid "$a_log")
+if [ -n "$pxs" ]; then
+    a_children=()
+    for e in $(children_of "$a_pid"); do
+        [ "${e%%:*}" = "$pxs" ] || a_children+=("${e%%:*}")
+    done
+    kill -STOP "$pxs"
+    wait_for "$WAIT" proc_stopped "$pxs" || echo "# proxy child $pxs did not stop"
+    amark=$(log_mark "$a_log")
+    bg_curl taken --max-time 30 "$A/app/echo?id=taken-over"
+    taken=$BG_PID
+    if wait_for "$WAIT" thread_waits_in_slot "${a_children[@]}"; then
+        ok "the request waits in its slot while the proxy child is stopped"
+    else
+        fail "the request waits in its slot while the proxy child is stopped" \
+            "no Apache thread of ${a_children[*]} sleeps on a slot within $WAIT s"
+    fi
+    kill -KILL "$pxs"
+    bg_wait taken "$taken"
+    if [ "$(cat "$T_TMP/taken.code" 2>/dev/null)" = 200 ] &&
+        [ "$(cat "$T_TMP/taken.body" 2>/dev/null)" = "id=taken-over" ]; then
+        ok "the next proxy child serves it (200, its own reply)"
+    else
+        fail "the next proxy child serves it (200, its own reply)" "$(bg_result taken)"
+    fi
+    if _log_has "$a_log" "$amark" \
+        'SP0120: took over from the previous proxy: 1 request\(s\) it never began are sent now, 0 in flight'; then
+        ok "the takeover says it sent the one request it found (SP0120)"
+    else
+        fail "the takeover says it sent the one request it found (SP0120)" \
+            "$(tail -n "+$((amark + 1))" "$a_log" | grep -E 'SP0120|SPX02' | cut -c1-200 | tr '\n' ' ')"
+    fi
 else
     fail "the proxy child is found from SPX0204" "no live pid in $(grep -c SPX0204 "$a_log") SPX0204 lines"
 fi
