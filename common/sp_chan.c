@@ -161,9 +161,9 @@ static apr_size_t tx_room_now(sp_chan_t *c, apr_size_t min)
                          &c->tx_pos, LOAD(&slot_of(c)->tx_tail), min);
 }
 
-/* About to sleep for tx space: tells the proxy, asks to be woken once
- * half the space (or min bytes after a pad, if more) is free, and clears
- * SP_MARK_TX; the caller looks at the space once more before it sleeps. */
+/* About to sleep for tx space: asks the proxy to set SP_MARK_TX once half
+ * the space (or min bytes after a pad, if more) is free.  The caller has
+ * told the proxy everything, clears the mark and looks once more. */
 static void tx_ask(sp_chan_t *c, apr_size_t min)
 {
     apr_size_t size = space_of(c), to_end = size - (apr_size_t)(c->tx_pos
@@ -172,10 +172,8 @@ static void tx_ask(sp_chan_t *c, apr_size_t min)
     uint64_t pos = c->tx_pos + (to_end < min ? to_end : 0);
     uint64_t want = pos + need > size ? pos + need - size : 1;
 
-    tx_publish(c, 1);  /* a pad, and whatever the proxy was not told */
     STORE(&slot_of(c)->tx_want, want);
     c->tx_asked = 1;
-    unmark(c, SP_MARK_TX);  /* a full barrier: then we look again */
 }
 
 static void tx_unask(sp_chan_t *c)
@@ -187,30 +185,37 @@ static void tx_unask(sp_chan_t *c)
 }
 
 /* Waits until min bytes are free in one piece at tx_pos. */
-static apr_status_t tx_room(sp_chan_t *c, apr_size_t min, apr_size_t *room)
+static apr_status_t tx_wait_room(sp_chan_t *c, apr_size_t min,
+                                 apr_size_t *room)
 {
     for (;;) {
         uint32_t m;
         apr_status_t rv;
 
         if (c->aborted || check_abort(c, LOAD(&slot_of(c)->marks))) {
-            tx_unask(c);
             return SP_EABORTED;
         }
         if ((*room = tx_room_now(c, min)) != 0) {
-            tx_unask(c);
             return APR_SUCCESS;
         }
+        tx_publish(c, 1);  /* a pad, and whatever the proxy was not told */
         tx_ask(c, min);
+        unmark(c, SP_MARK_TX);  /* a full barrier: then we look again */
         if ((*room = tx_room_now(c, min)) != 0) {
-            tx_unask(c);
             return APR_SUCCESS;
         }
         if ((rv = wait_for(c, SP_MARK_TX, &m)) != APR_SUCCESS) {
-            tx_unask(c);
             return rv;
         }
     }
+}
+
+static apr_status_t tx_room(sp_chan_t *c, apr_size_t min, apr_size_t *room)
+{
+    apr_status_t rv = tx_wait_room(c, min, room);
+
+    tx_unask(c);
+    return rv;
 }
 
 static unsigned char *tx_at(sp_chan_t *c)
@@ -429,16 +434,14 @@ apr_status_t sp_chan_get(sp_chan_t *c, sp_frame_hdr_t *h,
     }
 }
 
-apr_status_t sp_chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks)
+static apr_status_t chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks)
 {
     int again = 0;
 
-    want &= SP_MARK_TX | SP_MARK_RX;
     for (;;) {
         apr_status_t rv;
 
         if ((want & SP_MARK_TX) && sp_chan_can_put(c)) {
-            tx_unask(c);
             *marks = SP_MARK_TX;
             return APR_SUCCESS;
         }
@@ -450,10 +453,10 @@ apr_status_t sp_chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks)
             return SP_EABORTED;
         }
         if (!again) {
+            tx_publish(c, 1);
             if (want & SP_MARK_TX) {
                 tx_ask(c, SP_FRAME_HDR_LEN + 1);
             }
-            tx_publish(c, 1);
             unmark(c, want);
             again = 1;
             continue;  /* look once more after clearing */
@@ -463,6 +466,14 @@ apr_status_t sp_chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks)
         }
         again = 0;
     }
+}
+
+apr_status_t sp_chan_wait(sp_chan_t *c, uint32_t want, uint32_t *marks)
+{
+    apr_status_t rv = chan_wait(c, want & (SP_MARK_TX | SP_MARK_RX), marks);
+
+    tx_unask(c);
+    return rv;
 }
 
 /* --- ending ----------------------------------------------------------------- */

@@ -604,7 +604,7 @@ static void stream_free(sp_proxy_t *px, sp_stream_t *s)
             pump_tx(px, idx);  /* drops what is left of its frames */
         }
         if (px->o.role == SP_ROLE_SERVER && ss->attach_pending
-            && !ss->stream && !tx_pending(px, idx)) {
+            && !tx_pending(px, idx)) {
             worker_ready(px, idx);
         }
     }
@@ -644,7 +644,9 @@ static void fill_delivered(sp_proxy_t *px, sp_stream_t *s, uint32_t data,
     slot_st_t *ss = &px->slots[idx];
 
     rx_publish(px, idx);
-    ss->progress = apr_time_now();
+    if (px->o.role == SP_ROLE_SERVER) {
+        ss->progress = apr_time_now();  /* for the hung-worker check */
+    }
     if (data) {
         sp_link_t *l = s->lc->link;
         /* Credit goes back a quarter window at a time: one WINDOW frame
@@ -1140,11 +1142,9 @@ static void slot_dead(sp_proxy_t *px, unsigned idx)
     idle_remove(px, idx);
     ss->attach_pending = 0;
     /* The owner is gone: its spaces are emptied for the next one. */
-    tx_drop(px, idx);
-    STORE(&sh->rx_tail, ss->rx_pos);
-    STORE(&sh->rx_want, 0);
-    STORE(&sh->tx_want, 0);
-    __atomic_store_n(&sh->marks, SP_MARK_TX, __ATOMIC_RELEASE);
+    sp_slot_empty(px->t, idx);
+    ss->tx_pos = LOAD(&sh->tx_tail);
+    ss->tx_sub = 0;
     /* Tells the supervisor the slot is clean for a new worker. */
     __atomic_store_n(&sh->owner_pid, 0, __ATOMIC_RELEASE);
 }
@@ -1197,8 +1197,8 @@ static void handle_slot(sp_proxy_t *px, unsigned idx, uint32_t ev)
 {
     slot_st_t *ss = &px->slots[idx];
 
-    if (ev & (SP_EV_TX | SP_EV_RXFREE)) {
-        ss->progress = apr_time_now();
+    if (px->o.role == SP_ROLE_SERVER && (ev & (SP_EV_TX | SP_EV_RXFREE))) {
+        ss->progress = apr_time_now();  /* for the hung-worker check */
     }
 
     /* An abort concerns the generation the proxy knows, so it comes before
@@ -1289,8 +1289,7 @@ static void sweep(sp_proxy_t *px)
             check_hung_worker(px, i, now);
             if (ss->dead_pending && px->o.worker_timeout
                 && now - ss->dead_since > px->o.worker_timeout) {
-                tx_drop(px, i);  /* its client reads no more: give up */
-                slot_dead(px, i);
+                slot_dead(px, i);  /* its client reads no more: give up */
             }
         }
         if (px->o.role == SP_ROLE_CLIENT && sp_slot_owner_dead(px->t, i)) {
@@ -1301,9 +1300,9 @@ static void sweep(sp_proxy_t *px)
                 stream_reset(px, ss->stream, SP_RST_CANCEL, 1, 0);
             }
             unpark(px, i);
-            ss->tx_pos = LOAD(&sh->tx_head);
-            ss->tx_sub = 0;
             sp_slot_reclaim(px->t, i);  /* empties both spaces */
+            ss->tx_pos = LOAD(&sh->tx_tail);
+            ss->tx_sub = 0;
         }
     }
 }
@@ -1900,6 +1899,16 @@ static void link_io(sp_proxy_t *px, link_ctx_t *lc, apr_int16_t rev)
     }
 }
 
+/* Writes what lc has queued, unless it waits for POLLOUT (then the write
+ * happens when that comes: trying before would only fail once per round). */
+static apr_status_t flush_now(link_ctx_t *lc)
+{
+    if (sp_link_pending(lc->link) > 0 && !lc->link->want_write) {
+        return sp_link_flush(lc->link);
+    }
+    return APR_SUCCESS;
+}
+
 /* Writes what every link has queued; resumes slots that waited for room. */
 static void flush_links(sp_proxy_t *px)
 {
@@ -1919,17 +1928,13 @@ static void flush_links(sp_proxy_t *px)
             link_lost(px, lc);
             continue;
         }
-        /* A link that waits for POLLOUT is written when it comes: trying
-         * before would only cost a failed write per round. */
-        if (sp_link_pending(lc->link) > 0 && !lc->link->want_write
-            && (rv = sp_link_flush(lc->link)) != APR_SUCCESS) {
+        if ((rv = flush_now(lc)) != APR_SUCCESS) {
             link_failed(px, lc, rv);
             continue;
         }
         if (lc->blocked && sp_link_pending(lc->link) < px->o.high_water) {
             resume_blocked(px, lc);
-            if (sp_link_pending(lc->link) > 0 && !lc->link->want_write
-                && (rv = sp_link_flush(lc->link)) != APR_SUCCESS) {
+            if ((rv = flush_now(lc)) != APR_SUCCESS) {
                 link_failed(px, lc, rv);
                 continue;
             }

@@ -241,7 +241,7 @@ int sp_slot_owner_dead(sp_table_t *t, unsigned idx)
     return LOAD(&s->claim) && pid > 0 && !sp_pid_alive(pid);
 }
 
-void sp_slot_reclaim(sp_table_t *t, unsigned idx)
+void sp_slot_empty(sp_table_t *t, unsigned idx)
 {
     sp_slot_sh_t *s = sp_table_slot(t, idx);
 
@@ -251,7 +251,12 @@ void sp_slot_reclaim(sp_table_t *t, unsigned idx)
     STORE(&s->rx_want, 0);
     STORE(&s->tx_want, 0);
     STORE(&s->marks, SP_MARK_TX);
-    STORE(&s->events, 0);
+}
+
+void sp_slot_reclaim(sp_table_t *t, unsigned idx)
+{
+    sp_slot_empty(t, idx);
+    STORE(&sp_table_slot(t, idx)->events, 0);
     sp_slot_release(t, idx);
 }
 

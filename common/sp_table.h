@@ -191,8 +191,13 @@ void sp_slot_release(sp_table_t *t, unsigned idx);
 /* Is slot idx claimed by a process that no longer exists? */
 int sp_slot_owner_dead(sp_table_t *t, unsigned idx);
 
-/* Proxy: puts a slot whose owner died back in order (both spaces empty,
- * no pending events or marks) and releases the claim. */
+/* Proxy, for an owner that is gone: empties both spaces (every
+ * published frame counts as read), clears both wants, and leaves only
+ * SP_MARK_TX in the marks. */
+void sp_slot_empty(sp_table_t *t, unsigned idx);
+
+/* Proxy: puts a slot whose owner died back in order (sp_slot_empty, no
+ * pending events) and releases the claim. */
 void sp_slot_reclaim(sp_table_t *t, unsigned idx);
 
 /* --- signalling ---------------------------------------------------------- */
