@@ -53,6 +53,8 @@ struct sp_stream_t {
     int64_t        send_credit;   /* DATA bytes we may send */
     int64_t        recv_left;     /* DATA bytes the peer may send */
     uint32_t       recv_unacked;  /* delivered, credit not yet returned */
+    uint64_t       rx_acked;      /* the owner's rx_tail when credit last
+                                   * went back */
     unsigned char *replay;        /* client: copy of a body-less request's
                                    * head, to resend if REFUSED unstarted */
     uint32_t       replay_len;
@@ -181,7 +183,7 @@ void sp_proxy_default_settings(const sp_table_t *t, sp_link_settings_t *s)
 
     s->max_streams = 4096;
     s->max_frame = (uint32_t)(sp_space_max_frame(space) - SP_FRAME_HDR_LEN);
-    s->stream_window = 4 * space;
+    s->stream_window = SP_PROXY_WINDOW_SPACES * space;
     s->link_window = 0x40000000u;
 }
 
@@ -504,22 +506,6 @@ static void rx_publish(sp_proxy_t *px, unsigned idx)
     wake_later(px, idx, SP_MARK_RX);
 }
 
-/* Our next rx frame does not fit: asks the owner for SP_EV_RXFREE once it
- * has read up to half a space behind us (then any frame fits).  Returns
- * non-zero if it already has (look again now). */
-static int rx_ask_room(sp_proxy_t *px, unsigned idx)
-{
-    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
-    uint64_t pos = px->slots[idx].rx_pos;
-    uint64_t half = sp_space_max_frame(px->t->sh->space_size);
-    uint64_t want = pos > half ? pos - half : 1;
-
-    STORE(&sh->rx_want, want);
-    /* Pairs with the owner's store of rx_tail and load of rx_want. */
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return (int64_t)(LOAD(&sh->rx_tail) - want) >= 0;
-}
-
 /* Is a tx frame of generation gen alive?  Frames of an earlier request,
  * or of one the owner or we abandoned, are dropped. */
 static int tx_gen_alive(sp_proxy_t *px, unsigned idx, uint32_t gen)
@@ -637,28 +623,122 @@ static void stream_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code,
 /* Frames for s went into its slot's rx space, `data` bytes of DATA
  * payload among them: publish them, return the credit, end the stream if
  * END went in. */
-static void fill_delivered(sp_proxy_t *px, sp_stream_t *s, uint32_t data,
-                           int end)
+/* Credit for DATA goes back as the owner reads it, not as it is placed:
+ * the peer never has more than a window in flight, and a window
+ * (SP_PROXY_WINDOW_SPACES spaces) mostly fits in the rx space, so frames
+ * seldom wait in pend, and go from the link buffer to the space with one
+ * copy.  Returned a quarter window at a time, or all of it once the owner
+ * has read everything (a slow trickle is not held back). */
+static void credit_back(sp_proxy_t *px, sp_stream_t *s)
+{
+    slot_st_t *ss = &px->slots[s->slot];
+    sp_link_t *l = s->lc->link;
+    uint64_t tail = LOAD(&sp_table_slot(px->t, (unsigned)s->slot)->rx_tail);
+    uint32_t n = s->recv_unacked;
+
+    if (n == 0 || s->remote_end || l->state == SP_LINK_CLOSED) {
+        return;
+    }
+    if (tail != ss->rx_pos) {
+        /* Read bytes include headers and pads: never more than delivered.
+         * Once a quarter window is read (what rx_watch asked the owner
+         * for), whatever it covers goes back, so the next ask is new. */
+        int64_t read = (int64_t)(tail - s->rx_acked);
+        if (read < (int64_t)(l->mine.stream_window / 4)) {
+            return;
+        }
+        if (read < (int64_t)n) {
+            n = (uint32_t)read;
+        }
+    }
+    sp_link_queue_u32(l, SP_FT_WINDOW, s->id, n);
+    s->recv_left += n;
+    s->recv_unacked -= n;
+    s->rx_acked = tail;
+}
+
+/* Asks the owner for SP_EV_RXFREE once it has read what we wait for: half
+ * a space behind us when frames wait in pend (then any frame fits), a
+ * quarter window more when credit is owed.  Returns non-zero if it
+ * already has (look again now). */
+static int rx_watch(sp_proxy_t *px, sp_stream_t *s)
+{
+    unsigned idx = (unsigned)s->slot;
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    uint64_t pos = px->slots[idx].rx_pos, want = 0;
+
+    if (s->pend_off != s->pend_len) {
+        uint64_t half = sp_space_max_frame(px->t->sh->space_size);
+        want = pos > half ? pos - half : 1;
+    }
+    if (s->recv_unacked && !s->remote_end) {
+        uint64_t w = s->rx_acked + s->lc->link->mine.stream_window / 4;
+        if (w > pos) {
+            w = pos;
+        }
+        if (want == 0 || w < want) {
+            want = w;
+        }
+    }
+    if (LOAD(&sh->rx_want) != want) {
+        STORE(&sh->rx_want, want);
+    }
+    if (want == 0) {
+        return 0;
+    }
+    /* Pairs with the owner's store of rx_tail and load of rx_want. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return (int64_t)(LOAD(&sh->rx_tail) - want) >= 0;
+}
+
+/* Moves a stream's rx on: pending frames into the slot's rx space while
+ * they fit, credit back for what the owner read, and a request to be told
+ * when it has read enough for more.  data and end: what the caller placed
+ * itself (deliver_direct).  May free the stream. */
+static void rx_flow(sp_proxy_t *px, sp_stream_t *s, uint32_t data, int end)
 {
     unsigned idx = (unsigned)s->slot;
     slot_st_t *ss = &px->slots[idx];
+    sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
+    int looks;
 
-    rx_publish(px, idx);
-    if (px->o.role == SP_ROLE_SERVER) {
-        ss->progress = apr_time_now();  /* for the hung-worker check */
+    s->recv_unacked += data;
+    for (looks = 0;; looks++) {
+        while (s->pend_off < s->pend_len) {
+            const unsigned char *f = s->pend + s->pend_off;
+            uint32_t len = sp_get_u32(f);
+            apr_size_t flen = SP_FRAME_HDR_LEN + len;
+            unsigned char *rx = rx_place(px, idx, flen);
+            if (!rx) {
+                break;
+            }
+            memcpy(rx, f, flen);
+            sp_put_u32(rx + 8, s->gen);
+            if (f[4] == SP_FT_DATA) {
+                data += len;
+                s->recv_unacked += len;
+            }
+            if ((f[5] & SP_FF_END_STREAM) || f[4] == SP_FT_RESET) {
+                end = 1;
+            }
+            ss->rx_pos += flen;
+            s->pend_off += flen;
+        }
+        if (ss->rx_pos != LOAD(&sh->rx_head)) {
+            rx_publish(px, idx);  /* also a pad rx_place skipped */
+        }
+        credit_back(px, s);
+        /* A few looks at most: a broken owner's rx_tail must not keep us
+         * here. */
+        if (!rx_watch(px, s) || looks == 3) {
+            break;
+        }
     }
     if (data) {
-        sp_link_t *l = s->lc->link;
-        /* Credit goes back a quarter window at a time: one WINDOW frame
-         * (and one wake-up of the peer) per quarter, not per frame. */
-        s->recv_unacked += data;
-        if (!s->remote_end && l->state != SP_LINK_CLOSED
-            && s->recv_unacked >= l->mine.stream_window / 4) {
-            sp_link_queue_u32(l, SP_FT_WINDOW, s->id, s->recv_unacked);
-            s->recv_left += s->recv_unacked;
-            s->recv_unacked = 0;
-        }
-        sp_link_consumed(l, data);
+        sp_link_consumed(s->lc->link, data);
+    }
+    if (px->o.role == SP_ROLE_SERVER) {
+        ss->progress = apr_time_now();  /* for the hung-worker check */
     }
     if (end) {
         s->delivered_end = 1;
@@ -696,60 +776,17 @@ static int deliver_direct(sp_proxy_t *px, sp_stream_t *s, uint8_t type,
     sp_frame_hdr_encode(rx, &h);
     memcpy(rx + SP_FRAME_HDR_LEN, p, len);
     px->slots[s->slot].rx_pos += SP_FRAME_HDR_LEN + len;
-    fill_delivered(px, s, type == SP_FT_DATA ? len : 0,
-                   (flags & SP_FF_END_STREAM) != 0);
+    rx_flow(px, s, type == SP_FT_DATA ? len : 0,
+            (flags & SP_FF_END_STREAM) != 0);
     return 1;
 }
 
-/* Copies whole pending frames into the slot's rx space while they fit;
- * asks the owner to say when it has read enough for the rest. */
+/* The owner read some of its rx space, or the stream was just attached:
+ * moves its rx on. */
 static void deliver(sp_proxy_t *px, sp_stream_t *s)
 {
-    slot_st_t *ss;
-    sp_slot_sh_t *sh;
-    unsigned idx;
-    uint64_t before;
-    uint32_t data = 0;
-    int end = 0, asked = 0;
-
-    if (s->slot < 0 || s->pend_off == s->pend_len) {
-        return;
-    }
-    idx = (unsigned)s->slot;
-    ss = &px->slots[idx];
-    sh = sp_table_slot(px->t, idx);
-    before = ss->rx_pos;
-    for (;;) {
-        while (s->pend_off < s->pend_len) {
-            const unsigned char *f = s->pend + s->pend_off;
-            uint32_t len = sp_get_u32(f);
-            apr_size_t flen = SP_FRAME_HDR_LEN + len;
-            unsigned char *rx = rx_place(px, idx, flen);
-            if (!rx) {
-                break;
-            }
-            memcpy(rx, f, flen);
-            sp_put_u32(rx + 8, s->gen);
-            if (f[4] == SP_FT_DATA) {
-                data += len;
-            }
-            if ((f[5] & SP_FF_END_STREAM) || f[4] == SP_FT_RESET) {
-                end = 1;
-            }
-            ss->rx_pos += flen;
-            s->pend_off += flen;
-        }
-        /* Look once more if the owner read on meanwhile (once only: a
-         * broken owner's rx_tail must not keep us here). */
-        if (s->pend_off == s->pend_len || asked++ || !rx_ask_room(px, idx)) {
-            break;
-        }
-    }
-    if (s->pend_off == s->pend_len && LOAD(&sh->rx_want) != 0) {
-        STORE(&sh->rx_want, 0);
-    }
-    if (ss->rx_pos != before) {
-        fill_delivered(px, s, data, end);
+    if (s->slot >= 0) {
+        rx_flow(px, s, 0, 0);
     }
 }
 
@@ -778,6 +815,7 @@ static void attach_server(sp_proxy_t *px, sp_stream_t *s, unsigned idx)
 
     idle_remove(px, idx);
     s->slot = (int)idx;
+    s->rx_acked = ss->rx_pos;
     s->gen = sp_slot_next_gen(px->t, idx);
     ss->stream = s;
     deliver(px, s);
@@ -894,6 +932,7 @@ static sp_stream_t *open_client_stream(sp_proxy_t *px, unsigned idx,
     }
     l->next_stream += 2;
     s->slot = (int)idx;
+    s->rx_acked = px->slots[idx].rx_pos;
     s->gen = gen;
     px->slots[idx].stream = s;
     px->slots[idx].park_until = 0;
@@ -966,7 +1005,13 @@ static int forward_data(sp_proxy_t *px, unsigned idx, sp_stream_t *s,
             n = l->send_credit;
         }
         if (n <= 0) {
-            block_stream(s);
+            /* Out of the stream's own credit, it waits for its WINDOW
+             * (on_window pumps it) and stays off the link's blocked list:
+             * there it would end resume_blocked's walk and keep the
+             * streams behind it waiting although they have credit. */
+            if (s->send_credit > 0) {
+                block_stream(s);  /* the link's credit: resume_blocked */
+            }
             return FWD_BLOCKED;
         }
         last = (apr_size_t)n == left;
@@ -1469,11 +1514,9 @@ static apr_status_t on_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code)
     if (code == SP_RST_NO_ERROR && px->o.role == SP_ROLE_CLIENT) {
         /* The backend answered and wants no more of the body. */
         s->send_closed = 1;
-        if (s->blocked) {
-            unblock_stream(s);
-            if (s->slot >= 0) {
-                pump_tx(px, (unsigned)s->slot);
-            }
+        unblock_stream(s);
+        if (s->slot >= 0) {
+            pump_tx(px, (unsigned)s->slot);
         }
         return APR_SUCCESS;
     }
@@ -1533,11 +1576,9 @@ static apr_status_t on_window(sp_proxy_t *px, link_ctx_t *lc, sp_stream_t *s,
         return SP_EPROTO;
     }
     s->send_credit += inc;
-    if (s->blocked) {
-        unblock_stream(s);
-        if (s->slot >= 0) {
-            pump_tx(px, (unsigned)s->slot);
-        }
+    /* A stream on the blocked list waits for the link (resume_blocked). */
+    if (!s->blocked && s->slot >= 0) {
+        pump_tx(px, (unsigned)s->slot);
     }
     return APR_SUCCESS;
 }

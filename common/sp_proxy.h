@@ -24,6 +24,11 @@
 
 typedef struct sp_proxy_t sp_proxy_t;
 
+/* A stream's receive window, in slot spaces.  Credit goes back as the
+ * owner reads, so one space keeps the peer's frames in the space itself
+ * rather than in the proxy's memory. */
+#define SP_PROXY_WINDOW_SPACES 1
+
 /* level: 3 error, 4 warning, 5 notice, 6 info, 7 debug (syslog/APLOG). */
 typedef void sp_proxy_log_fn(void *baton, int level, const char *tag,
                              apr_status_t rv, const char *msg);
