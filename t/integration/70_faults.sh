@@ -18,6 +18,7 @@
 #    CANCEL and the only worker (Workers 1) serves the next request;
 #  - a slow reader and a slow uploader on the link while 100 fast requests
 #    complete (per-stream credit), the proxy child's memory not growing;
+#    three stalled downloads cost the proxy child next to no memory;
 #  - SlotProxyTimeout 2 -> 504 within 10 s; execd Timeout 2 -> 504, the
 #    hung worker killed (SP0118) and replaced.
 # No check is on speed; every wait is a bounded wait for an event.
@@ -31,6 +32,7 @@ SLOW_BYTES=$((32 * 1024 * 1024))  # slow download: far more than socket buffers
 UP_BYTES=$((64 * 1024 * 1024))    # pushed before a mid-upload client dies
 N_FAST=100
 RSS_GROWTH_MAX_KB=4096            # buffering the slow download would be 32 MiB
+STALL_ANON_MAX_KB=1536            # three stalled downloads (was ~3 MiB)
 [ "${SP_SANITIZE:-0}" != 1 ] || RSS_GROWTH_MAX_KB=8192  # ASan's quarantine
 
 # Backends: trio (3 workers) for the worker kill and the slow streams, solo
@@ -514,6 +516,45 @@ else
 fi
 http "$A/app/hello"
 expect_body "the link serves on after the slow clients left" $'hello, world\n'
+
+# Three downloads stalled at once (one per trio worker): what each has in
+# flight is bounded by its credit, which goes back only as the Apache
+# thread reads its slot, so the proxy child holds next to nothing for
+# them.  With credit returned as frames were placed, and a window of four
+# spaces, each held up to about 3 spaces in its own buffer (3 x 384 KiB).
+T_CTX="stalled downloads"
+rssanon_kb() {
+    awk '$1 == "RssAnon:" { print $2; f = 1 } END { exit !f }' "/proc/$1/status" 2>/dev/null
+}
+anon0=$(rssanon_kb "$apx")
+stalled=()
+for i in 1 2 3; do
+    bg_curl "stall$i" --limit-rate 1k --max-time 60 "$A/app/gen?bytes=$SLOW_BYTES"
+    stalled+=("$BG_PID")
+done
+if wait_for "$WAIT" test -s "$T_TMP/stall1.body" -a -s "$T_TMP/stall2.body" -a -s "$T_TMP/stall3.body"; then
+    ok "three slow downloads have begun"
+else
+    fail "three slow downloads have begun" "$(bg_result stall1); $(bg_result stall2); $(bg_result stall3)"
+fi
+# Their socket buffers fill within a moment; watch the peak for 3 s.
+anon_peak=$anon0
+for ((i = 0; i < 30; i++)); do
+    a=$(rssanon_kb "$apx") && [ "$a" -gt "$anon_peak" ] && anon_peak=$a
+    sleep 0.1
+done
+if [ -n "$anon0" ] && [ $((anon_peak - anon0)) -le "$STALL_ANON_MAX_KB" ]; then
+    ok "the proxy child's private memory grew by at most $STALL_ANON_MAX_KB KiB ($anon0 -> $anon_peak KiB)"
+else
+    fail "the proxy child's private memory grew by at most $STALL_ANON_MAX_KB KiB" \
+        "pid ${apx:-?}: RssAnon ${anon0:-?} -> ${anon_peak:-?} KiB"
+fi
+kill -TERM "${stalled[@]}" 2>/dev/null
+for i in 1 2 3; do
+    bg_wait "stall$i" "${stalled[$((i - 1))]}"
+done
+http "$A/app/hello"
+expect_body "the link serves on after the stalled downloads left" $'hello, world\n'
 
 # ===========================================================================
 # 7. timeouts
