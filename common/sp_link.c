@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <apr_strings.h>
 
@@ -22,13 +23,18 @@
 #define IN_MIN        (256 * 1024)
 #define IN_READ_MIN   (16 * 1024)
 
+static void refs_drop(sp_link_t *l, int tell);
+
 static apr_status_t link_cleanup(void *data)
 {
     sp_link_t *l = data;
 
+    refs_drop(l, 0);
+    free(l->refs);
     free(l->in);
     free(l->out);
     l->in = l->out = NULL;
+    l->refs = NULL;
     return APR_SUCCESS;
 }
 
@@ -129,21 +135,37 @@ static apr_status_t link_recv(sp_link_t *l, char *buf, apr_size_t *n)
 
 /* --- output -------------------------------------------------------------- */
 
+/* Moves the unwritten output to the front of the buffer (borrowed pieces
+ * keep their place: none lies before out_off, it would have been
+ * written). */
+static void out_compact(sp_link_t *l)
+{
+    unsigned i;
+
+    if (l->out_off == 0) {
+        return;
+    }
+    memmove(l->out, l->out + l->out_off, l->out_len - l->out_off);
+    for (i = l->ref_first; i < l->nrefs; i++) {
+        l->refs[i].at -= l->out_off;
+    }
+    l->out_len -= l->out_off;
+    l->out_off = 0;
+}
+
 static apr_status_t out_reserve(sp_link_t *l, apr_size_t n)
 {
     unsigned char *grown;
     apr_size_t cap;
 
     if (l->out_off > 0 && l->out_off == l->out_len) {
-        l->out_off = l->out_len = 0;
+        out_compact(l);  /* nothing to move */
     }
     if (l->out_len + n <= l->out_cap) {
         return APR_SUCCESS;
     }
     if (l->out_off > 0) {  /* compact before growing */
-        memmove(l->out, l->out + l->out_off, l->out_len - l->out_off);
-        l->out_len -= l->out_off;
-        l->out_off = 0;
+        out_compact(l);
         if (l->out_len + n <= l->out_cap) {
             return APR_SUCCESS;
         }
@@ -192,13 +214,168 @@ apr_status_t sp_link_queue_u32(sp_link_t *l, uint8_t type, uint32_t stream,
     return sp_link_queue(l, type, 0, stream, p, 4);
 }
 
+int sp_link_queue_ref(sp_link_t *l, uint8_t type, uint8_t flags,
+                      uint32_t stream, const void *p, apr_size_t len,
+                      int slot, uint64_t end)
+{
+    sp_link_ref_t *r;
+
+    if (l->tls || len < SP_LINK_REF_MIN) {
+        return sp_link_queue(l, type, flags, stream, p, len) == APR_SUCCESS
+               ? 0 : -1;
+    }
+    if (l->nrefs == l->ref_cap) {
+        if (l->ref_first > 0) {
+            memmove(l->refs, l->refs + l->ref_first,
+                    (l->nrefs - l->ref_first) * sizeof(*r));
+            l->nrefs -= l->ref_first;
+            l->ref_first = 0;
+        }
+        if (l->nrefs == l->ref_cap) {
+            unsigned cap = l->ref_cap ? 2 * l->ref_cap : 64;
+            sp_link_ref_t *grown = realloc(l->refs, cap * sizeof(*r));
+            if (!grown) {
+                return -1;
+            }
+            l->refs = grown;
+            l->ref_cap = cap;
+        }
+    }
+    /* The header is ours; the payload follows it from p. */
+    if (sp_link_queue(l, type, flags, stream, NULL, 0) != APR_SUCCESS) {
+        return -1;
+    }
+    sp_put_u32(l->out + l->out_len - SP_FRAME_HDR_LEN, (uint32_t)len);
+    r = &l->refs[l->nrefs++];
+    r->at = l->out_len;
+    r->p = p;
+    r->len = len;
+    r->own = NULL;
+    r->slot = slot;
+    r->end = end;
+    l->ref_bytes += len;
+    return 1;
+}
+
+apr_status_t sp_link_own_refs(sp_link_t *l, int slot)
+{
+    unsigned i;
+
+    for (i = l->ref_first; i < l->nrefs; i++) {
+        sp_link_ref_t *r = &l->refs[i];
+        if (r->slot == slot && !r->own) {
+            if (!(r->own = malloc(r->len))) {
+                return APR_ENOMEM;
+            }
+            memcpy(r->own, r->p, r->len);
+            r->p = r->own;
+            r->slot = -1;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* The first borrowed piece is written (or dropped): its owner may reuse
+ * the memory. */
+static void ref_pop(sp_link_t *l, int tell)
+{
+    sp_link_ref_t r = l->refs[l->ref_first++];
+
+    l->ref_bytes -= r.len;
+    if (l->ref_first == l->nrefs) {
+        l->ref_first = l->nrefs = 0;
+    }
+    free(r.own);
+    if (tell && r.slot >= 0 && l->ref_done) {
+        l->ref_done(l, r.slot, r.end, l->baton);
+    }
+}
+
+static void refs_drop(sp_link_t *l, int tell)
+{
+    while (l->ref_first < l->nrefs) {
+        ref_pop(l, tell);
+    }
+}
+
+/* n bytes of output were written: the buffer's and the borrowed pieces',
+ * in their order. */
+static void out_advance(sp_link_t *l, apr_size_t n)
+{
+    while (n > 0) {
+        sp_link_ref_t *r = l->ref_first < l->nrefs ? &l->refs[l->ref_first]
+                                                   : NULL;
+        apr_size_t k;
+        if (!r || l->out_off < r->at) {
+            k = (r ? r->at : l->out_len) - l->out_off;
+            k = k < n ? k : n;
+            l->out_off += k;
+        }
+        else {
+            k = r->len < n ? r->len : n;
+            r->p += k;
+            r->len -= k;
+            l->ref_bytes -= k;
+            if (r->len == 0) {
+                ref_pop(l, 1);
+            }
+        }
+        n -= k;
+    }
+}
+
+#define FLUSH_IOV 64
+
+/* sp_link_flush with borrowed pieces: one writev for the buffer and the
+ * pieces between its parts. */
+static apr_status_t flush_vec(sp_link_t *l)
+{
+    while (sp_link_pending(l) > 0) {
+        struct iovec v[FLUSH_IOV];
+        apr_size_t pos = l->out_off, n = 0;
+        apr_int32_t nv = 0;
+        unsigned i;
+        apr_status_t rv;
+
+        for (i = l->ref_first; i < l->nrefs && nv + 2 <= FLUSH_IOV; i++) {
+            sp_link_ref_t *r = &l->refs[i];
+            if (r->at > pos) {
+                v[nv].iov_base = l->out + pos;
+                v[nv++].iov_len = r->at - pos;
+                pos = r->at;
+            }
+            v[nv].iov_base = (void *)r->p;
+            v[nv++].iov_len = r->len;
+        }
+        if (i == l->nrefs && pos < l->out_len && nv < FLUSH_IOV) {
+            v[nv].iov_base = l->out + pos;
+            v[nv++].iov_len = l->out_len - pos;
+        }
+        rv = apr_socket_sendv(l->sock, v, nv, &n);
+        out_advance(l, n);
+        if (APR_STATUS_IS_EAGAIN(rv)) {
+            l->want_write = 1;
+            return APR_SUCCESS;
+        }
+        if (rv != APR_SUCCESS) {
+            return fail(l, rv, "write to the peer failed");
+        }
+    }
+    l->out_off = l->out_len = 0;
+    l->want_write = 0;
+    return APR_SUCCESS;
+}
+
 apr_size_t sp_link_pending(const sp_link_t *l)
 {
-    return l->out_len - l->out_off;
+    return l->out_len - l->out_off + l->ref_bytes;
 }
 
 apr_status_t sp_link_flush(sp_link_t *l)
 {
+    if (l->ref_first < l->nrefs) {
+        return flush_vec(l);
+    }
     while (l->out_off < l->out_len) {
         apr_size_t n = l->out_len - l->out_off;
         apr_status_t rv = link_send(l, (char *)l->out + l->out_off, &n);
@@ -242,6 +419,7 @@ void sp_link_close(sp_link_t *l, const char *why)
     }
     l->state = SP_LINK_CLOSED;
     apr_socket_close(l->sock);
+    refs_drop(l, 1);  /* never written: their owners may reuse them */
 }
 
 int sp_link_usable(const sp_link_t *l)

@@ -4,7 +4,9 @@
  * (server), carrying many streams.
  *
  * The link owns its socket (non-blocking), an input buffer that holds at
- * most one frame, and an output queue.  It runs the handshake itself
+ * most one frame, and an output queue: its own buffer, plus payloads it
+ * writes straight from their owner's memory (a slot's tx space) and hands
+ * back (ref_done) once written.  It runs the handshake itself
  * (sp_auth.h), answers PING, keeps link-level credit, and hands every
  * stream frame to the owner's callback.  It never blocks.
  */
@@ -37,6 +39,23 @@ typedef struct sp_link_settings_t {
 } sp_link_settings_t;
 
 typedef struct sp_link_t sp_link_t;
+
+/* A piece of queued output that stays in its owner's memory (a slot's tx
+ * space) until it is written: it follows out byte `at`.  slot and end are
+ * the owner's, handed back by ref_done once the piece is written or the
+ * link is closed; slot -1: a private copy (own), nobody to tell. */
+typedef struct sp_link_ref_t {
+    apr_size_t           at;
+    const unsigned char *p;
+    apr_size_t           len;     /* bytes not written yet */
+    unsigned char       *own;     /* malloc'd copy, freed when written */
+    int                  slot;
+    uint64_t             end;
+} sp_link_ref_t;
+
+/* Payloads shorter than this are copied: a copy of a few KiB costs less
+ * than the bookkeeping of a borrowed piece. */
+#define SP_LINK_REF_MIN 4096
 
 /* Called for HEADERS, DATA, RESET, WINDOW (stream and link: the link has
  * already counted a link WINDOW) and DRAIN frames after the handshake.  payload is valid during the call only.  A non-success
@@ -86,6 +105,14 @@ struct sp_link_t {
     apr_size_t         out_len;
     apr_size_t         out_cap;
 
+    sp_link_ref_t     *refs;         /* borrowed pieces [ref_first,
+                                      * nrefs), in output order */
+    unsigned           ref_first, nrefs, ref_cap;
+    apr_size_t         ref_bytes;    /* their bytes not written yet */
+    /* A borrowed piece is written (or dropped with the link). */
+    void             (*ref_done)(sp_link_t *l, int slot, uint64_t end,
+                                 void *baton);
+
     sp_tls_conn_t     *tls;          /* NULL: plain socket */
     int                want_write;   /* output could not all be written */
     int                in_pollset;
@@ -125,6 +152,20 @@ apr_status_t sp_link_queue(sp_link_t *l, uint8_t type, uint8_t flags,
                            apr_size_t len);
 apr_status_t sp_link_queue_u32(sp_link_t *l, uint8_t type, uint32_t stream,
                                uint32_t value);
+
+/* Queues a frame whose payload is written straight from p, which must
+ * stay unchanged until ref_done(l, slot, end) says it is written (or the
+ * link closed).  Returns 1 if so; 0 if the payload was copied instead
+ * (TLS, or shorter than SP_LINK_REF_MIN): p is free at once; -1 on
+ * APR_ENOMEM. */
+int sp_link_queue_ref(sp_link_t *l, uint8_t type, uint8_t flags,
+                      uint32_t stream, const void *p, apr_size_t len,
+                      int slot, uint64_t end);
+
+/* The borrowed pieces of slot `slot` are copied into the link's own
+ * memory: the slot's space may be reused at once.  Their ref_done never
+ * comes. */
+apr_status_t sp_link_own_refs(sp_link_t *l, int slot);
 
 /* Bytes queued and not yet written. */
 apr_size_t sp_link_pending(const sp_link_t *l);

@@ -103,6 +103,13 @@ typedef struct slot_st_t {
     int            wnext;         /* list of slots with wake bits */
     unsigned       idle:1, attach_pending:1, pumping:1, parked:1,
                    dead_pending:1;
+    /* DATA payloads a link writes straight from the tx space: until they
+     * are written, tx_tail stays at ref_tail (the end of the last frame
+     * written whole), not tx_pos.  All on one link, so they complete in
+     * order. */
+    unsigned       refs;
+    uint64_t       ref_tail;
+    sp_link_t     *ref_link;
 } slot_st_t;
 
 struct sp_proxy_t {
@@ -461,7 +468,8 @@ static void wake_owners(sp_proxy_t *px)
 static void tx_consumed(sp_proxy_t *px, unsigned idx)
 {
     sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
-    uint64_t pos = px->slots[idx].tx_pos, want;
+    slot_st_t *ss = &px->slots[idx];
+    uint64_t pos = ss->refs ? ss->ref_tail : ss->tx_pos, want;
 
     STORE(&sh->tx_tail, pos);
     /* Pairs with the owner's store of tx_want and its look at tx_tail. */
@@ -470,6 +478,36 @@ static void tx_consumed(sp_proxy_t *px, unsigned idx)
     if (want != 0 && (int64_t)(pos - want) >= 0) {
         wake_later(px, idx, SP_MARK_TX);
     }
+}
+
+/* A link wrote (or dropped) a payload it took from slot idx's tx space;
+ * end: the end of its frame if it was the frame's last piece, else 0. */
+static void tx_ref_done(sp_link_t *l, int slot, uint64_t end, void *baton)
+{
+    link_ctx_t *lc = baton;
+    sp_proxy_t *px = lc->px;
+    slot_st_t *ss = &px->slots[slot];
+
+    if (ss->refs == 0) {
+        return;
+    }
+    ss->refs--;
+    if (end && (int64_t)(end - ss->ref_tail) > 0) {
+        ss->ref_tail = end;
+    }
+    tx_consumed(px, (unsigned)slot);
+}
+
+/* Slot idx's spaces are about to be emptied for another owner: a link
+ * still to write payloads from them keeps copies instead. */
+static void tx_refs_detach(sp_proxy_t *px, unsigned idx)
+{
+    slot_st_t *ss = &px->slots[idx];
+
+    if (ss->refs && sp_link_own_refs(ss->ref_link, (int)idx) != APR_SUCCESS) {
+        sp_link_close(ss->ref_link, "out of memory");
+    }
+    ss->refs = 0;
 }
 
 /* Drops every tx frame the owner published (its owner is gone). */
@@ -1015,8 +1053,21 @@ static int forward_data(sp_proxy_t *px, unsigned idx, sp_stream_t *s,
             return FWD_BLOCKED;
         }
         last = (apr_size_t)n == left;
-        sp_link_queue(l, SP_FT_DATA, last ? h->flags : 0, s->id,
-                      p + ss->tx_sub, (apr_size_t)n);
+        if (ss->refs == 0 || ss->ref_link == l) {
+            /* Written from the tx space itself: no copy. */
+            uint64_t end = last ? ss->tx_pos + SP_FRAME_HDR_LEN + h->length
+                                : 0;
+            if (sp_link_queue_ref(l, SP_FT_DATA, last ? h->flags : 0, s->id,
+                                  p + ss->tx_sub, (apr_size_t)n, (int)idx,
+                                  end) == 1 && ss->refs++ == 0) {
+                ss->ref_link = l;
+                ss->ref_tail = ss->tx_pos;  /* all before it is done */
+            }
+        }
+        else {
+            sp_link_queue(l, SP_FT_DATA, last ? h->flags : 0, s->id,
+                          p + ss->tx_sub, (apr_size_t)n);
+        }
         s->send_credit -= n;
         l->send_credit -= n;
         ss->tx_sub += (apr_size_t)n;
@@ -1187,6 +1238,7 @@ static void slot_dead(sp_proxy_t *px, unsigned idx)
     idle_remove(px, idx);
     ss->attach_pending = 0;
     /* The owner is gone: its spaces are emptied for the next one. */
+    tx_refs_detach(px, idx);
     sp_slot_empty(px->t, idx);
     ss->tx_pos = LOAD(&sh->tx_tail);
     ss->tx_sub = 0;
@@ -1345,6 +1397,7 @@ static void sweep(sp_proxy_t *px)
                 stream_reset(px, ss->stream, SP_RST_CANCEL, 1, 0);
             }
             unpark(px, i);
+            tx_refs_detach(px, i);
             sp_slot_reclaim(px->t, i);  /* empties both spaces */
             ss->tx_pos = LOAD(&sh->tx_tail);
             ss->tx_sub = 0;
@@ -1737,6 +1790,7 @@ static void accept_links(sp_proxy_t *px, link_ctx_t *lst)
             continue;
         }
         l->owner_data = lc;
+        l->ref_done = tx_ref_done;
         lc->link = l;
         if (lst->tls && sp_link_start_tls(l, lst->tls) != APR_SUCCESS) {
             link_lost(px, lc);
@@ -1806,6 +1860,7 @@ apr_status_t sp_proxy_connect(sp_proxy_t *px, apr_sockaddr_t *sa,
         return rv;
     }
     l->owner_data = lc;
+    l->ref_done = tx_ref_done;
     l->backend = backend;
     lc->link = l;
     lc->connecting = 1;

@@ -33,6 +33,7 @@ UP_BYTES=$((64 * 1024 * 1024))    # pushed before a mid-upload client dies
 N_FAST=100
 RSS_GROWTH_MAX_KB=4096            # buffering the slow download would be 32 MiB
 STALL_ANON_MAX_KB=1536            # three stalled downloads (was ~3 MiB)
+[ "${SP_SANITIZE:-0}" != 1 ] || STALL_ANON_MAX_KB=4096  # ASan's own heap
 [ "${SP_SANITIZE:-0}" != 1 ] || RSS_GROWTH_MAX_KB=8192  # ASan's quarantine
 
 # Backends: trio (3 workers) for the worker kill and the slow streams, solo

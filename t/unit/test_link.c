@@ -19,7 +19,24 @@ typedef struct pair_t {
     sp_link_t    *client, *server;
     int           frames;       /* stream frames seen by the callback */
     sp_frame_hdr_t last;
+    unsigned char *got;         /* non-NULL: DATA payloads appended here */
+    apr_size_t    got_len;
 } pair_t;
+
+/* What ref_done reported, in order. */
+static struct { int slot; uint64_t end; } done_log[64];
+static int n_done;
+
+static void log_ref_done(sp_link_t *l, int slot, uint64_t end, void *baton)
+{
+    (void)l;
+    (void)baton;
+    if (n_done < 64) {
+        done_log[n_done].slot = slot;
+        done_log[n_done].end = end;
+    }
+    n_done++;
+}
 
 static sp_secret_t secret_a = { (unsigned char *)"0123456789abcdef-secret-A", 25 };
 static sp_secret_t secret_b = { (unsigned char *)"0123456789abcdef-secret-B", 25 };
@@ -32,9 +49,12 @@ static apr_status_t count_frame(sp_link_t *l, const sp_frame_hdr_t *h,
     pair_t *p = baton;
 
     (void)l;
-    (void)payload;
     p->frames++;
     p->last = *h;
+    if (p->got && h->type == SP_FT_DATA) {
+        memcpy(p->got + p->got_len, payload, h->length);
+        p->got_len += h->length;
+    }
     return APR_SUCCESS;
 }
 
@@ -332,6 +352,128 @@ START_TEST(a_client_answers_drain_and_the_server_notes_it)
 }
 END_TEST
 
+static void fill(unsigned char *b, apr_size_t n, unsigned seed)
+{
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        b[i] = (unsigned char)(i * 7 + seed);
+    }
+}
+
+START_TEST(borrowed_payloads_go_out_in_order_from_their_memory_and_are_given_back_once_written)
+{
+    enum { N = 16, LEN = 16000 };
+    static unsigned char bufs[N][LEN], want[N * LEN + 100], got[N * LEN + 100];
+    unsigned char small[100];
+    apr_size_t expect_pending = 0, want_len = 0;
+    pair_t p;
+    char who;
+    int i, r;
+
+    make_links(&p, &secret_a, &secret_a);
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    /* A small send buffer: the first flush writes only part of it all. */
+    apr_socket_opt_set(p.cs, APR_SO_SNDBUF, 4096);
+    p.client->ref_done = log_ref_done;
+    n_done = 0;
+    p.got = got;
+    fill(small, sizeof(small), 99);
+    for (i = 0; i < N; i++) {
+        fill(bufs[i], LEN, (unsigned)i);
+        r = sp_link_queue_ref(p.client, SP_FT_DATA, 0, 1, bufs[i], LEN, 3,
+                              i % 2 ? 1000 + (uint64_t)i : 0);
+        ck_assert_int_eq(r, 1);
+        expect_pending += SP_FRAME_HDR_LEN + LEN;
+        if (i == 3) {  /* a short payload between them is copied */
+            r = sp_link_queue_ref(p.client, SP_FT_DATA, 0, 1, small,
+                                  sizeof(small), 3, 5);
+            ck_assert_int_eq(r, 0);
+            expect_pending += SP_FRAME_HDR_LEN + sizeof(small);
+        }
+    }
+    ck_assert_uint_eq(sp_link_pending(p.client), expect_pending);
+    /* Nothing was copied: a change made before the write goes out... */
+    bufs[5][0] ^= 0xff;
+    /* ...and the copied one does not change with its source. */
+    memset(small, 0, sizeof(small));
+    for (i = 0; i < N; i++) {
+        memcpy(want + want_len, bufs[i], LEN);
+        want_len += LEN;
+        if (i == 3) {
+            fill(want + want_len, 100, 99);
+            want_len += 100;
+        }
+    }
+    ck_assert_int_eq(sp_link_flush(p.client), APR_SUCCESS);
+    ck_assert(sp_link_pending(p.client) > 0);
+    ck_assert_int_lt(n_done, N);  /* what is not written is not given back */
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    ck_assert_uint_eq(sp_link_pending(p.client), 0);
+    ck_assert_uint_eq(p.got_len, want_len);
+    ck_assert_int_eq(memcmp(got, want, want_len), 0);
+    ck_assert_int_eq(n_done, N);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(done_log[i].slot, 3);
+        ck_assert_uint_eq(done_log[i].end, i % 2 ? 1000 + (uint64_t)i : 0);
+    }
+}
+END_TEST
+
+START_TEST(payloads_owned_back_survive_their_slot_being_reused)
+{
+    static unsigned char a[8000], b[8000], got[16000], want[16000];
+    pair_t p;
+    char who;
+
+    make_links(&p, &secret_a, &secret_a);
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    p.client->ref_done = log_ref_done;
+    n_done = 0;
+    p.got = got;
+    fill(a, sizeof(a), 1);
+    fill(b, sizeof(b), 2);
+    memcpy(want, a, sizeof(a));
+    memcpy(want + sizeof(a), b, sizeof(b));
+    ck_assert_int_eq(sp_link_queue_ref(p.client, SP_FT_DATA, 0, 1, a,
+                                       sizeof(a), 4, 10), 1);
+    ck_assert_int_eq(sp_link_queue_ref(p.client, SP_FT_DATA, 0, 3, b,
+                                       sizeof(b), 6, 20), 1);
+    ck_assert_int_eq(sp_link_own_refs(p.client, 4), APR_SUCCESS);
+    memset(a, 0, sizeof(a));  /* slot 4 is emptied for another owner */
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    ck_assert_uint_eq(p.got_len, sizeof(want));
+    ck_assert_int_eq(memcmp(got, want, sizeof(want)), 0);
+    /* Slot 4 was told nothing more; slot 6 learns its payload is out. */
+    ck_assert_int_eq(n_done, 1);
+    ck_assert_int_eq(done_log[0].slot, 6);
+    ck_assert_uint_eq(done_log[0].end, 20);
+}
+END_TEST
+
+START_TEST(a_closed_link_gives_back_the_payloads_it_never_wrote)
+{
+    static unsigned char a[2 * SP_LINK_REF_MIN];
+    pair_t p;
+    char who;
+
+    make_links(&p, &secret_a, &secret_a);
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    p.client->ref_done = log_ref_done;
+    n_done = 0;
+    ck_assert_int_eq(sp_link_queue_ref(p.client, SP_FT_DATA, 0, 1, a,
+                                       SP_LINK_REF_MIN, 2, 0), 1);
+    ck_assert_int_eq(sp_link_queue_ref(p.client, SP_FT_DATA, 0, 1,
+                                       a + SP_LINK_REF_MIN, SP_LINK_REF_MIN,
+                                       2, 50), 1);
+    sp_link_close(p.client, "test");
+    ck_assert_int_eq(n_done, 2);
+    ck_assert_uint_eq(done_log[0].end, 0);
+    ck_assert_uint_eq(done_log[1].end, 50);
+    ck_assert_uint_eq(p.client->ref_bytes, 0);
+}
+END_TEST
+
 Suite *link_suite(void)
 {
     Suite *s = suite_create("link");
@@ -351,6 +493,9 @@ Suite *link_suite(void)
     tcase_add_test(tc, a_ping_is_answered_with_the_same_bytes);
     tcase_add_test(tc, a_client_may_not_drain_a_link_unasked);
     tcase_add_test(tc, a_client_answers_drain_and_the_server_notes_it);
+    tcase_add_test(tc, borrowed_payloads_go_out_in_order_from_their_memory_and_are_given_back_once_written);
+    tcase_add_test(tc, payloads_owned_back_survive_their_slot_being_reused);
+    tcase_add_test(tc, a_closed_link_gives_back_the_payloads_it_never_wrote);
     suite_add_tcase(s, tc);
     return s;
 }
