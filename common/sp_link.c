@@ -326,44 +326,31 @@ static void out_advance(sp_link_t *l, apr_size_t n)
 
 #define FLUSH_IOV 64
 
-/* sp_link_flush with borrowed pieces: one writev for the buffer and the
- * pieces between its parts. */
-static apr_status_t flush_vec(sp_link_t *l)
+/* Writes what it can of the buffer and the borrowed pieces between its
+ * parts, with one writev; *n: bytes written. */
+static apr_status_t send_vec(sp_link_t *l, apr_size_t *n)
 {
-    while (sp_link_pending(l) > 0) {
-        struct iovec v[FLUSH_IOV];
-        apr_size_t pos = l->out_off, n = 0;
-        apr_int32_t nv = 0;
-        unsigned i;
-        apr_status_t rv;
+    struct iovec v[FLUSH_IOV];
+    apr_size_t pos = l->out_off;
+    apr_int32_t nv = 0;
+    unsigned i;
 
-        for (i = l->ref_first; i < l->nrefs && nv + 2 <= FLUSH_IOV; i++) {
-            sp_link_ref_t *r = &l->refs[i];
-            if (r->at > pos) {
-                v[nv].iov_base = l->out + pos;
-                v[nv++].iov_len = r->at - pos;
-                pos = r->at;
-            }
-            v[nv].iov_base = (void *)r->p;
-            v[nv++].iov_len = r->len;
-        }
-        if (i == l->nrefs && pos < l->out_len && nv < FLUSH_IOV) {
+    for (i = l->ref_first; i < l->nrefs && nv + 2 <= FLUSH_IOV; i++) {
+        sp_link_ref_t *r = &l->refs[i];
+        if (r->at > pos) {
             v[nv].iov_base = l->out + pos;
-            v[nv++].iov_len = l->out_len - pos;
+            v[nv++].iov_len = r->at - pos;
+            pos = r->at;
         }
-        rv = apr_socket_sendv(l->sock, v, nv, &n);
-        out_advance(l, n);
-        if (APR_STATUS_IS_EAGAIN(rv)) {
-            l->want_write = 1;
-            return APR_SUCCESS;
-        }
-        if (rv != APR_SUCCESS) {
-            return fail(l, rv, "write to the peer failed");
-        }
+        v[nv].iov_base = (void *)r->p;
+        v[nv++].iov_len = r->len;
     }
-    l->out_off = l->out_len = 0;
-    l->want_write = 0;
-    return APR_SUCCESS;
+    if (i == l->nrefs && pos < l->out_len && nv < FLUSH_IOV) {
+        v[nv].iov_base = l->out + pos;
+        v[nv++].iov_len = l->out_len - pos;
+    }
+    *n = 0;
+    return apr_socket_sendv(l->sock, v, nv, n);
 }
 
 apr_size_t sp_link_pending(const sp_link_t *l)
@@ -373,13 +360,17 @@ apr_size_t sp_link_pending(const sp_link_t *l)
 
 apr_status_t sp_link_flush(sp_link_t *l)
 {
-    if (l->ref_first < l->nrefs) {
-        return flush_vec(l);
-    }
-    while (l->out_off < l->out_len) {
+    while (sp_link_pending(l) > 0) {
         apr_size_t n = l->out_len - l->out_off;
-        apr_status_t rv = link_send(l, (char *)l->out + l->out_off, &n);
-        l->out_off += n;
+        apr_status_t rv;
+        if (l->ref_first < l->nrefs) {  /* never on TLS */
+            rv = send_vec(l, &n);
+            out_advance(l, n);
+        }
+        else {
+            rv = link_send(l, (char *)l->out + l->out_off, &n);
+            l->out_off += n;
+        }
         if (APR_STATUS_IS_EAGAIN(rv)) {
             /* TLS may want to read first: then POLLIN (always on) and the
              * next flush retry it; asking for POLLOUT would spin. */
