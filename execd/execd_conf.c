@@ -332,6 +332,21 @@ static const char *d_drain_timeout(parse_t *ps, int argc, char **argv)
                        &ps->conf->drain_timeout);
 }
 
+static const char *d_batch_sched(parse_t *ps, int argc, char **argv)
+{
+    if (strcasecmp(argv[1], "on") == 0) {
+        ps->conf->batch_sched = 1;
+    }
+    else if (strcasecmp(argv[1], "off") == 0) {
+        ps->conf->batch_sched = 0;
+    }
+    else {
+        return apr_psprintf(ps->p, "BatchScheduling: '%s' is neither On "
+                            "nor Off", argv[1]);
+    }
+    return NULL;
+}
+
 static const char *check_prefix(parse_t *ps, const char *prefix)
 {
     const char *seg;
@@ -534,6 +549,7 @@ static const directive_t directives[] = {
     { "MaxRequestsPerWorker", 1, 1, 0, d_max_requests },
     { "LimitRequestBody",     1, 1, 0, d_limit_body },
     { "DrainTimeout",         1, 1, 0, d_drain_timeout },
+    { "BatchScheduling",      1, 1, 0, d_batch_sched },
     { "Service",              2, 3, 1, d_service },
     { "PidFile",              1, 1, 0, d_pid_file },
     { "ErrorLog",             1, 1, 0, d_error_log },
@@ -727,6 +743,7 @@ static execd_conf_t *conf_defaults(apr_pool_t *p)
     c->slot_size = SP_SPACE_DEFAULT;
     c->timeout = apr_time_from_sec(60);
     c->drain_timeout = apr_time_from_sec(30);
+    c->batch_sched = 1;
     c->log_level = EXECD_LOG_INFO;
     return c;
 }

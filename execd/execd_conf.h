@@ -54,6 +54,8 @@ typedef struct execd_conf_t {
     int                  max_requests_per_worker; /* 0 = unlimited */
     apr_off_t            limit_body;  /* LimitRequestBody bytes, 0 = none */
     apr_interval_time_t  drain_timeout; /* DrainTimeout seconds, default 30 */
+    int                  batch_sched; /* BatchScheduling: the proxy runs in
+                                       * SCHED_BATCH (sp_sched.h), default On */
     apr_array_header_t  *services;    /* execd_service_t */
     const char          *pid_file;    /* PidFile */
     const char          *error_log;   /* ErrorLog, NULL = stderr */

@@ -13,6 +13,7 @@
 #include "execd.h"
 #include "execd_log.h"
 #include "sp_proxy.h"
+#include "sp_sched.h"
 
 static sp_proxy_t *the_proxy;
 static apr_interval_time_t the_drain_timeout;
@@ -62,6 +63,12 @@ void execd_proxy_main(execd_ctx_t *ctx)
     execd_proc_signal(SIGPIPE, SIG_IGN, 1);
     if (execd_proc_drop_privileges(ctx) != APR_SUCCESS) {
         exit(1);
+    }
+    if (ctx->conf->batch_sched
+        && (rv = sp_sched_batch(1)) != APR_SUCCESS) {
+        execd_log_error(EXECD_LOG_WARN, "EXD0014", rv, "proxy: cannot run "
+                        "in SCHED_BATCH (BatchScheduling); it keeps the "
+                        "default class");
     }
     opts.role = SP_ROLE_SERVER;
     sp_proxy_default_settings(ctx->table, &opts.settings);

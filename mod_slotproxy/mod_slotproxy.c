@@ -28,6 +28,10 @@ static const command_rec slotproxy_cmds[] = {
                   RSRC_CONF, "private key of that certificate"),
     AP_INIT_TAKE1("SlotProxyTimeout", slotproxy_cmd_timeout, NULL, RSRC_CONF,
                   "seconds to wait for the backend (60)"),
+    AP_INIT_FLAG("SlotProxyBatchScheduling", slotproxy_cmd_batch_sched, NULL,
+                 RSRC_CONF, "On (default): the proxy child runs in "
+                 "SCHED_BATCH, so its wake-ups do not preempt the threads "
+                 "that wake it"),
     { NULL }
 };
 

@@ -51,6 +51,7 @@ typedef struct slotproxy_server_conf_t {
     apr_size_t          slot_size;    /* 0 = unset */
     apr_interval_time_t timeout;      /* -1 = unset */
     sp_tls_conf_t       tls;          /* for tls:// backends */
+    int                 batch_sched;  /* SlotProxyBatchScheduling, -1 unset */
 } slotproxy_server_conf_t;
 
 /* The generation's shared state, made by post_config in the parent. */
@@ -59,6 +60,7 @@ typedef struct slotproxy_global_t {
     sp_secret_t         secret;
     apr_array_header_t *backends;     /* of the main server */
     apr_size_t          slot_size;
+    int                 batch_sched;  /* the proxy child runs SCHED_BATCH */
     pid_t               proxy_pid;
     server_rec         *s;
     apr_pool_t         *pconf;
@@ -77,6 +79,7 @@ const char *slotproxy_cmd_secret(cmd_parms *cmd, void *dc, const char *arg);
 const char *slotproxy_cmd_slot_size(cmd_parms *cmd, void *dc,
                                     const char *arg);
 const char *slotproxy_cmd_timeout(cmd_parms *cmd, void *dc, const char *arg);
+const char *slotproxy_cmd_batch_sched(cmd_parms *cmd, void *dc, int on);
 const char *slotproxy_cmd_tls_file(cmd_parms *cmd, void *dc, const char *arg);
 int slotproxy_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s);

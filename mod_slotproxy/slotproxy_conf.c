@@ -6,8 +6,10 @@
  *   SlotProxySecretFile PATH
  *   SlotProxySlotSize 128k
  *   SlotProxyTimeout SECONDS
+ *   SlotProxyBatchScheduling On|Off
  *
- * Backends, the secret and the slot size belong to the whole instance (one
+ * Backends, the secret, the slot size and the proxy child's scheduling
+ * belong to the whole instance (one
  * proxy child, one slot table) and are taken from the main server; passes
  * and the timeout may differ per virtual host.
  */
@@ -37,6 +39,7 @@ void *slotproxy_create_server_conf(apr_pool_t *p, server_rec *s)
     c->backends = apr_array_make(p, 4, sizeof(slotproxy_backend_t));
     c->passes = apr_array_make(p, 4, sizeof(slotproxy_pass_t));
     c->timeout = -1;
+    c->batch_sched = -1;
     return c;
 }
 
@@ -50,6 +53,7 @@ void *slotproxy_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     c->secret_file = base->secret_file;
     c->slot_size = base->slot_size;
     c->tls = base->tls;
+    c->batch_sched = base->batch_sched;
     c->timeout = add->timeout >= 0 ? add->timeout : base->timeout;
     return c;
 }
@@ -194,6 +198,17 @@ const char *slotproxy_cmd_slot_size(cmd_parms *cmd, void *dc, const char *arg)
                             SP_SPACE_MAX / (1024 * 1024));
     }
     c->slot_size = (apr_size_t)n;
+    return NULL;
+}
+
+const char *slotproxy_cmd_batch_sched(cmd_parms *cmd, void *dc, int on)
+{
+    (void)dc;
+    if (cmd->server->is_virtual) {
+        return "SlotProxyBatchScheduling belongs in the main server "
+               "configuration";
+    }
+    slotproxy_sconf(cmd->server)->batch_sched = on;
     return NULL;
 }
 

@@ -34,6 +34,7 @@
 #include "slotproxy.h"
 #include "sp_errors.h"
 #include "sp_proxy.h"
+#include "sp_sched.h"
 
 APLOG_USE_MODULE(slotproxy);
 
@@ -213,6 +214,24 @@ static void link_closed(sp_proxy_t *px, sp_link_t *l, void *baton)
                                                : bs->backoff * 2;
 }
 
+/* SlotProxyBatchScheduling (sp_sched.h says why On is the default).  A
+ * system without SCHED_BATCH runs the child as it is and says so once. */
+static void set_sched(slotproxy_global_t *g)
+{
+    apr_status_t rv;
+
+    if (!g->batch_sched) {
+        return;
+    }
+    rv = sp_sched_batch(1);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, g->s, "SPX0212: proxy "
+                     "child cannot run in SCHED_BATCH "
+                     "(SlotProxyBatchScheduling); it keeps the default "
+                     "class");
+    }
+}
+
 static void child_main(slotproxy_global_t *g)
 {
     sp_proxy_opts_t opts = { 0 };
@@ -237,6 +256,7 @@ static void child_main(slotproxy_global_t *g)
                      "could not drop privileges; exiting");
         _exit(1);
     }
+    set_sched(g);
     ch.g = g;
     ch.bs = apr_pcalloc(ch.pool, sizeof(backend_state_t)
                                  * (apr_size_t)g->backends->nelts);
@@ -408,6 +428,7 @@ int slotproxy_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     g->pconf = pconf;
     g->backends = c->backends;
     g->slot_size = c->slot_size ? c->slot_size : SP_SPACE_DEFAULT;
+    g->batch_sched = c->batch_sched != 0;
 
     rv = sp_secret_load(&g->secret, c->secret_file, pconf, &why);
     if (rv != APR_SUCCESS) {

@@ -299,6 +299,17 @@ _proc_stat() {
     PS_START=${f[19]}
 }
 
+# sched_policy PID: the scheduling policy of that process (field 41 of
+# /proc/PID/stat): 0 SCHED_OTHER, 3 SCHED_BATCH.
+sched_policy() {
+    local line rest
+    local -a f
+    read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+    rest=${line##*) }
+    read -r -a f <<<"$rest"
+    echo "${f[38]}"
+}
+
 # pid_running PID [STARTTIME]: true while the process runs (a zombie does
 # not count) and, if given, still has that start time.
 pid_running() {

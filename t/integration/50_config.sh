@@ -53,6 +53,7 @@ bad_lines=(
     "a symbol the module does not have|Service /x module:$HANDLERS/hello.so no_such_handler"
     "a CGI target that does not exist|Service /x cgi:$RUN/no-such-dir/"
     "an unknown LogLevel|LogLevel chatty"
+    "a BatchScheduling that is neither On nor Off|BatchScheduling maybe"
 )
 for c in "${bad_lines[@]}"; do
     what=${c%%|*}
@@ -158,6 +159,7 @@ bad_directives=(
     "SlotProxyTimeout banana"
     "SlotProxyBackend other"
     "SlotProxyBackend other ftp://127.0.0.1:21"
+    "SlotProxyBatchScheduling maybe"
 )
 for d in "${bad_directives[@]}"; do
     write_site "$d"
@@ -168,6 +170,69 @@ for d in "${bad_directives[@]}"; do
     else
         fail "apache2 -t refuses '$d', naming the directive" "exit $rc: $(head -c 300 <<<"$out")"
     fi
+done
+
+write_site "<VirtualHost 127.0.0.1:$(free_port)>
+SlotProxyBatchScheduling Off
+</VirtualHost>"
+out=$("$APACHE_BIN" -t -f "$adir/httpd.conf" 2>&1)
+rc=$?
+if [ "$rc" -ne 0 ] && grep -qF "SlotProxyBatchScheduling belongs in the main server" <<<"$out"; then
+    ok "apache2 -t refuses SlotProxyBatchScheduling in a virtual host"
+else
+    fail "apache2 -t refuses SlotProxyBatchScheduling in a virtual host" "exit $rc: $(head -c 300 <<<"$out")"
+fi
+
+# The proxies' scheduling class (sp_sched.h): SCHED_BATCH (policy 3) by
+# default, SCHED_OTHER (0) with the directives Off; workers and Apache's
+# own children keep the default class either way.
+expect_policy() { # expect_policy WHAT PID POLICY
+    local got
+    got=$(sched_policy "$2")
+    if [ -n "$2" ] && [ "$got" = "$3" ]; then
+        ok "$1 runs with scheduling policy $3"
+    else
+        fail "$1 runs with scheduling policy $3" "pid '${2}', policy '${got}'"
+    fi
+}
+# first_child PPID: one live child of that process.
+first_child() {
+    local c
+    c=$(children_of "$1" | head -n 1)
+    echo "${c%%:*}"
+}
+for mode in on off; do
+    if [ $mode = on ]; then
+        start_backend "sched-$mode" || bail "execd (BatchScheduling default) did not start"
+    else
+        start_backend "sched-$mode" "BatchScheduling Off" || bail "execd (BatchScheduling Off) did not start"
+    fi
+    want=3
+    [ $mode = off ] && want=0
+    wait_for "$START_TIMEOUT" execd_proxy_pid "$EXECD_LOG" >/dev/null
+    expect_policy "execd's proxy (BatchScheduling $mode)" "$(execd_proxy_pid "$EXECD_LOG")" $want
+    w=$(execd_worker_pids "$EXECD_PID" "$EXECD_LOG" | head -n 1)
+    expect_policy "an execd worker (BatchScheduling $mode)" "$w" 0
+
+    if [ $mode = on ]; then
+        write_site ""
+    else
+        write_site "SlotProxyBatchScheduling Off"
+    fi
+    sed -i "s|tcp://127.0.0.1:$port|$BACKEND_ADDR|" "$site"
+    start_apache event "$(free_port)" "$site" || bail "apache (SlotProxyBatchScheduling $mode) did not start"
+    wait_for "$START_TIMEOUT" slotproxy_proxy_pid "$APACHE_LOG" >/dev/null
+    pc=$(slotproxy_proxy_pid "$APACHE_LOG")
+    expect_policy "the module's proxy child (SlotProxyBatchScheduling $mode)" "$pc" $want
+    for c in $(children_of "$APACHE_PID"); do
+        c=${c%%:*}
+        [ "$c" = "$pc" ] && continue
+        expect_policy "an Apache child that serves requests (SlotProxyBatchScheduling $mode)" "$c" 0
+        break
+    done
+    http "$APACHE_URL/app/hello"
+    expect_status "a request goes through with SlotProxyBatchScheduling $mode" 200
+    stop_apache "$APACHE_PID"
 done
 
 done_testing

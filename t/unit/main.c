@@ -38,6 +38,7 @@ static Suite *(*const suites[])(void) = {
     table_suite,
     chan_suite,
     link_suite,
+    sched_suite,
 };
 
 int main(void)

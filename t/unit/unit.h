@@ -32,5 +32,6 @@ Suite *space_suite(void);
 Suite *table_suite(void);
 Suite *chan_suite(void);
 Suite *link_suite(void);
+Suite *sched_suite(void);
 
 #endif
