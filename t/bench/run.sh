@@ -43,6 +43,9 @@
 #   BENCH_SLOT     [128k] slot space size on both sides (SlotSize,
 #                         SlotProxySlotSize) of the slotproxy variants
 #                         (128k is the default of both directives)
+#   BENCH_EXECD_SLOT [each variant's] execd's SlotSize alone, in every slotproxy variant
+#                         (execd has a slot per worker, so large ones are
+#                         cheap there)
 #   BENCH_BIG_SLOT [1m]   slot size of one more event variant,
 #                         "slotproxy-big", to show what the slot size buys
 #                         for large bodies (0 leaves it out)
@@ -298,7 +301,7 @@ Listen $listen
 Workers $WORKERS
 QueueSize 1024
 Timeout 60
-SlotSize $slot
+SlotSize ${BENCH_EXECD_SLOT:-$slot}
 $user_lines
 SecretFile $RUN/secret
 PidFile $dir/execd.pid
