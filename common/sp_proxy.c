@@ -1409,7 +1409,11 @@ static void sweep(sp_proxy_t *px)
  * first live frame it left in the tx space is the HEADERS of the owner's
  * current generation and it never began to send that head on (fwd_gen):
  * nothing of the request can have gone out, so the new proxy may send
- * it. */
+ * it.  Also true when the owner has claimed the slot but not yet written
+ * its head (no live frame, its generation never sent on): a thread of a
+ * new Apache child may claim a slot of a new table before the proxy child
+ * made for that table has run at all.  Its owner queues the slot once it
+ * writes the head. */
 static int untouched_request(sp_proxy_t *px, unsigned idx)
 {
     sp_slot_sh_t *sh = sp_table_slot(px->t, idx);
@@ -1418,9 +1422,14 @@ static int untouched_request(sp_proxy_t *px, unsigned idx)
     for (;;) {
         sp_frame_hdr_t h;
         const unsigned char *p;
-        if (sp_space_next(sp_slot_tx(px->t, idx), px->t->sh->space_size,
-                          &pos, head, &h, &p) <= 0) {
-            return 0;
+        int r = sp_space_next(sp_slot_tx(px->t, idx), px->t->sh->space_size,
+                              &pos, head, &h, &p);
+        if (r < 0) {
+            return 0;  /* corrupt: abandon it */
+        }
+        if (r == 0) {
+            uint32_t gen = LOAD(&sh->generation);
+            return tx_gen_alive(px, idx, gen) && gen != LOAD(&sh->fwd_gen);
         }
         if (tx_gen_alive(px, idx, h.stream)) {
             return h.type == SP_FT_HEADERS
@@ -1435,9 +1444,14 @@ void sp_proxy_takeover(sp_proxy_t *px)
     sp_table_sh_t *th = px->t->sh;
     unsigned i, kept = 0, lost = 0;
 
-    __atomic_add_fetch(&th->proxy_epoch, 1, __ATOMIC_ACQ_REL);
+    /* A predecessor may have left the ready ring with a cell that a dead
+     * producer claimed and never filled: start it afresh.  The first proxy
+     * of a table must not: owners may be pushing to it this very moment
+     * (the slots below are looked at one by one either way). */
+    if (__atomic_add_fetch(&th->proxy_epoch, 1, __ATOMIC_ACQ_REL) > 1) {
+        sp_ring_init(px->t->ring, th->nslots);
+    }
     th->proxy_pid = (int32_t)getpid();
-    sp_ring_init(px->t->ring, th->nslots);
     for (i = 0; i < th->nslots; i++) {
         sp_slot_sh_t *sh = sp_table_slot(px->t, i);
         __atomic_store_n(&sh->events, 0, __ATOMIC_RELEASE);

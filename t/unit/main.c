@@ -39,6 +39,7 @@ static Suite *(*const suites[])(void) = {
     chan_suite,
     link_suite,
     sched_suite,
+    proxy_suite,
 };
 
 int main(void)

@@ -33,5 +33,6 @@ Suite *table_suite(void);
 Suite *chan_suite(void);
 Suite *link_suite(void);
 Suite *sched_suite(void);
+Suite *proxy_suite(void);
 
 #endif
