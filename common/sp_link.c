@@ -692,7 +692,7 @@ apr_status_t sp_link_on_readable(sp_link_t *l)
 
     for (rounds = 0; (rounds < 16 || (l->tls && sp_tls_pending(l->tls)))
                      && l->state != SP_LINK_CLOSED; rounds++) {
-        apr_size_t n = l->in_cap - l->in_len;
+        apr_size_t room = l->in_cap - l->in_len, n = room;
         apr_status_t rv = link_recv(l, (char *)l->in + l->in_len, &n);
         l->in_len += n;
         if (n > 0) {
@@ -702,6 +702,12 @@ apr_status_t sp_link_on_readable(sp_link_t *l)
             }
         }
         if (APR_STATUS_IS_EAGAIN(rv)) {
+            return APR_SUCCESS;
+        }
+        if (rv == APR_SUCCESS && n > 0 && n < room && !l->tls) {
+            /* A short read emptied the socket: asking again would only
+             * return EAGAIN.  The poll set is level-triggered, so bytes
+             * that come later wake the loop again. */
             return APR_SUCCESS;
         }
         if (rv == APR_EOF || (rv == APR_SUCCESS && n == 0)) {

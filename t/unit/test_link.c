@@ -275,6 +275,31 @@ START_TEST(stream_frames_reach_the_callback_after_the_handshake)
 }
 END_TEST
 
+/* A read shorter than the buffer emptied the socket: the link does not
+ * ask again (that read would only say EAGAIN, one wasted system call per
+ * wake-up).  Here the peer's close after its frame shows it: it is seen
+ * at the next readable event, not in the same call. */
+START_TEST(a_short_read_ends_the_readable_event_without_reading_again)
+{
+    pair_t p;
+    char who;
+
+    make_links(&p, &secret_a, &secret_a);
+    ck_assert_int_eq(pump(&p, &who), APR_SUCCESS);
+    ck_assert_int_eq(sp_link_queue(p.client, SP_FT_HEADERS, SP_FF_END_STREAM,
+                                   9, "hd", 2), APR_SUCCESS);
+    ck_assert_int_eq(sp_link_flush(p.client), APR_SUCCESS);
+    ck_assert_int_eq(apr_socket_shutdown(p.cs, APR_SHUTDOWN_WRITE),
+                     APR_SUCCESS);
+    apr_sleep(50000);  /* both the frame and the FIN are in by then */
+    ck_assert_int_eq(sp_link_on_readable(p.server), APR_SUCCESS);
+    ck_assert_int_eq(p.frames, 1);
+    ck_assert_uint_eq(p.last.stream, 9);
+    ck_assert_int_eq(sp_link_usable(p.server), 1);
+    ck_assert_int_eq(sp_link_on_readable(p.server), SP_ECLOSED);
+}
+END_TEST
+
 START_TEST(data_past_the_link_credit_closes_the_link)
 {
     static unsigned char chunk[16000];
@@ -489,6 +514,7 @@ Suite *link_suite(void)
     tcase_add_test(tc, a_stream_frame_before_the_handshake_is_refused);
     tcase_add_test(tc, a_frame_past_max_frame_is_refused_from_its_header_alone);
     tcase_add_test(tc, stream_frames_reach_the_callback_after_the_handshake);
+    tcase_add_test(tc, a_short_read_ends_the_readable_event_without_reading_again);
     tcase_add_test(tc, data_past_the_link_credit_closes_the_link);
     tcase_add_test(tc, a_ping_is_answered_with_the_same_bytes);
     tcase_add_test(tc, a_client_may_not_drain_a_link_unasked);
