@@ -10,7 +10,10 @@
  * from preempting anyone.  It runs as soon as a CPU is idle or its waker
  * sleeps, and by then it finds more slots ready: one wake-up, many slots.
  * Its share of the CPU is unchanged (nice value and weight are the same);
- * only wake-up preemption goes.  docs/PERFORMANCE.md has the figures.
+ * only wake-up preemption goes.  The price: when CPU-bound work keeps
+ * every core busy, a woken proxy waits for a running task's slice to end,
+ * which raised one connection's p99 about threefold in that state; hence
+ * the directives to turn it off.  docs/PERFORMANCE.md has the figures.
  */
 #ifndef SP_SCHED_H
 #define SP_SCHED_H

@@ -9,9 +9,9 @@
  *   SlotProxyBatchScheduling On|Off
  *
  * Backends, the secret, the slot size and the proxy child's scheduling
- * belong to the whole instance (one
- * proxy child, one slot table) and are taken from the main server; passes
- * and the timeout may differ per virtual host.
+ * belong to the whole instance (one proxy child, one slot table) and are
+ * taken from the main server; passes and the timeout may differ per
+ * virtual host.
  */
 #include "httpd.h"
 #include "apr_strings.h"
