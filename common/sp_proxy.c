@@ -658,9 +658,6 @@ static void stream_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code,
     stream_free(px, s);
 }
 
-/* Frames for s went into its slot's rx space, `data` bytes of DATA
- * payload among them: publish them, return the credit, end the stream if
- * END went in. */
 /* Credit for DATA goes back as the owner reads it, not as it is placed:
  * the peer never has more than a window in flight, and a window
  * (SP_PROXY_WINDOW_SPACES spaces) mostly fits in the rx space, so frames

@@ -70,9 +70,9 @@ typedef struct sp_proxy_opts_t {
 } sp_proxy_opts_t;
 
 /* Settings derived from a table: max_frame = half a space - frame header
- * (the longest frame a slot space carries, sp_space.h), stream window = 4
- * spaces (what a stream may hold in its proxy's memory; the credit goes
- * back a quarter window at a time). */
+ * (the longest frame a slot space carries, sp_space.h), stream window =
+ * SP_PROXY_WINDOW_SPACES spaces (what a stream may have in flight; the
+ * credit goes back a quarter window at a time, as the owner reads). */
 void sp_proxy_default_settings(const sp_table_t *t, sp_link_settings_t *s);
 
 apr_status_t sp_proxy_create(sp_proxy_t **px, sp_table_t *t,

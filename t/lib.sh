@@ -287,7 +287,8 @@ _subst() {
 # ---------------------------------------------------------------------------
 # Processes
 
-# _proc_stat PID: sets PS_STATE, PS_PPID, PS_START from /proc/PID/stat.
+# _proc_stat PID: sets PS_STATE, PS_PPID, PS_START and PS_POLICY (0
+# SCHED_OTHER, 3 SCHED_BATCH) from /proc/PID/stat.
 _proc_stat() {
     local line rest
     local -a f
@@ -297,17 +298,12 @@ _proc_stat() {
     PS_STATE=${f[0]}
     PS_PPID=${f[1]}
     PS_START=${f[19]}
+    PS_POLICY=${f[38]}
 }
 
-# sched_policy PID: the scheduling policy of that process (field 41 of
-# /proc/PID/stat): 0 SCHED_OTHER, 3 SCHED_BATCH.
+# sched_policy PID: the scheduling policy of that process.
 sched_policy() {
-    local line rest
-    local -a f
-    read -r line 2>/dev/null <"/proc/$1/stat" || return 1
-    rest=${line##*) }
-    read -r -a f <<<"$rest"
-    echo "${f[38]}"
+    _proc_stat "$1" && echo "$PS_POLICY"
 }
 
 # pid_running PID [STARTTIME]: true while the process runs (a zombie does

@@ -161,27 +161,27 @@ bad_directives=(
     "SlotProxyBackend other ftp://127.0.0.1:21"
     "SlotProxyBatchScheduling maybe"
 )
-for d in "${bad_directives[@]}"; do
-    write_site "$d"
+# apache_t_refuses NAME SAYS LINES: apache2 -t with LINES in the site
+# fails and its output has SAYS.
+apache_t_refuses() {
+    write_site "$3"
     out=$("$APACHE_BIN" -t -f "$adir/httpd.conf" 2>&1)
     rc=$?
-    if [ "$rc" -ne 0 ] && grep -qF "${d%% *}" <<<"$out"; then
-        ok "apache2 -t refuses '$d', naming the directive"
+    if [ "$rc" -ne 0 ] && grep -qF "$2" <<<"$out"; then
+        ok "$1"
     else
-        fail "apache2 -t refuses '$d', naming the directive" "exit $rc: $(head -c 300 <<<"$out")"
+        fail "$1" "exit $rc: $(head -c 300 <<<"$out")"
     fi
+}
+for d in "${bad_directives[@]}"; do
+    apache_t_refuses "apache2 -t refuses '$d', naming the directive" "${d%% *}" "$d"
 done
-
-write_site "<VirtualHost 127.0.0.1:$(free_port)>
+apache_t_refuses "apache2 -t refuses SlotProxyBatchScheduling in a virtual host" \
+    "SlotProxyBatchScheduling belongs in the main server" \
+    "<VirtualHost 127.0.0.1:$(free_port)>
 SlotProxyBatchScheduling Off
 </VirtualHost>"
-out=$("$APACHE_BIN" -t -f "$adir/httpd.conf" 2>&1)
-rc=$?
-if [ "$rc" -ne 0 ] && grep -qF "SlotProxyBatchScheduling belongs in the main server" <<<"$out"; then
-    ok "apache2 -t refuses SlotProxyBatchScheduling in a virtual host"
-else
-    fail "apache2 -t refuses SlotProxyBatchScheduling in a virtual host" "exit $rc: $(head -c 300 <<<"$out")"
-fi
+
 
 # The proxies' scheduling class (sp_sched.h): SCHED_BATCH (policy 3) by
 # default, SCHED_OTHER (0) with the directives Off; workers and Apache's
