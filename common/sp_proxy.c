@@ -659,11 +659,13 @@ static void stream_reset(sp_proxy_t *px, sp_stream_t *s, uint32_t code,
 }
 
 /* Credit for DATA goes back as the owner reads it, not as it is placed:
- * the peer never has more than a window in flight, and a window
- * (SP_PROXY_WINDOW_SPACES spaces) mostly fits in the rx space, so frames
- * seldom wait in pend, and go from the link buffer to the space with one
- * copy.  Returned a quarter window at a time, or all of it once the owner
- * has read everything (a slow trickle is not held back). */
+ * the peer never has more than a window (SP_PROXY_WINDOW_SPACES spaces)
+ * in flight, so at most that waits in pend.  Some does wait there when
+ * the owner is behind: a space cannot hold a space of payload plus frame
+ * headers and the pad at its wrap (docs/PERFORMANCE.md measures how
+ * often, and what a smaller window costs).  Returned a quarter window at
+ * a time, or all of it once the owner has read everything (a slow
+ * trickle is not held back). */
 static void credit_back(sp_proxy_t *px, sp_stream_t *s)
 {
     slot_st_t *ss = &px->slots[s->slot];
