@@ -16,6 +16,13 @@
  * links, finishes what it has and exits; then its workers are retired.
  * Front ends open a new link on DRAIN, which the new proxy accepts.  A
  * configuration with an error is logged and the old generation goes on.
+ *
+ * The master is the child subreaper of everything below it: a process a
+ * CGI program left running in the background, once that program exits,
+ * becomes the master's child, and the master reaps it when it ends, so
+ * no zombie is left behind even where PID 1 does not reap (a container
+ * whose first process is a shell or execd's own wrapper).  Stopping
+ * waits only for the proxy and the workers, not for those.
  */
 #include <errno.h>
 #include <signal.h>
@@ -23,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <apr_strings.h>
@@ -458,6 +466,12 @@ static void wait_all_gone(master_t *m, apr_time_t until)
     }
 }
 
+static void wait_for(pid_t pid)
+{
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+}
+
 static void kill_everything(master_t *m)
 {
     int k;
@@ -469,7 +483,21 @@ static void kill_everything(master_t *m)
         }
         gen_signal_workers(g, SIGKILL);
     }
-    while (waitpid(-1, NULL, 0) > 0) {
+    /* Only those: a subreaper may also have processes that CGI programs
+     * left running, which may run for long. */
+    for (k = -1; k < m->nold; k++) {
+        gen_t *g = k < 0 ? m->cur : m->old[k];
+        unsigned i;
+        if (g->proxy > 0) {
+            wait_for(g->proxy);
+            g->proxy = 0;
+        }
+        for (i = 0; i < g->n; i++) {
+            if (g->ws[i].pid > 0) {
+                wait_for(g->ws[i].pid);
+                g->ws[i].pid = 0;
+            }
+        }
     }
 }
 
@@ -545,6 +573,11 @@ int execd_master_run(execd_ctx_t *ctx)
     execd_proc_signal(SIGHUP, on_signal, 0);
     execd_proc_signal(SIGCHLD, on_chld, 0);
     signal(SIGPIPE, SIG_IGN);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+        execd_log_error(EXECD_LOG_WARN, "EXD0049", errno, "cannot become "
+                        "the subreaper of the processes CGI programs leave "
+                        "behind: PID 1 will have to reap them");
+    }
 
     apr_pool_create(&pool, ctx->pool);
     apr_pool_tag(pool, "execd_generation");

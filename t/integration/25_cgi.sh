@@ -2,7 +2,8 @@
 # CGI/1.1 programs run by execd (Service PREFIX cgi:DIR_OR_FILE), under
 # both MPMs: the demo's hello.sh, the RFC 3875 meta-variables, the body on
 # stdin, a Status header, a 1 MiB body through a script, a single-file
-# service with PATH_INFO.
+# service with PATH_INFO, and the processes a script leaves running (execd
+# reaps them; stopping does not wait for them).
 # shellcheck source=t/lib.sh
 . "$(dirname "$0")/../lib.sh"
 t_begin
@@ -41,6 +42,13 @@ cat >"$CGI/sum.sh" <<'EOF'
 # Replies with the sha256 of the body it read on stdin.
 printf 'Content-Type: text/plain\n\n'
 head -c "${CONTENT_LENGTH:-0}" | sha256sum | cut -d' ' -f1
+EOF
+cat >"$CGI/orphan.sh" <<'EOF'
+#!/bin/sh
+# Leaves a process running in the background for $QUERY_STRING seconds
+# (without holding the reply open) and prints its pid.
+sleep "${QUERY_STRING:-1}" </dev/null >/dev/null 2>&1 &
+printf 'Content-Type: text/plain\n\n%s\n' "$!"
 EOF
 chmod 755 "$CGI"/*.sh
 
@@ -116,8 +124,39 @@ for mpm in event prefork; do
     expect_status "a 1 MiB POST to a CGI script is 200" 200
     expect_body "the script read all of it (sha256)" "$body_sha"$'\n'
 
+    # A process the script leaves behind is adopted by execd's master (a
+    # child subreaper), which reaps it when it ends: no zombie, even where
+    # PID 1 does not reap.
+    http "$u/app/t-cgi/orphan.sh?1"
+    expect_status "a script that leaves a process running is 200" 200
+    orphan=$(tr -dc 0-9 <"$HTTP_BODY")
+    if [ -z "$orphan" ] || ! _proc_stat "$orphan"; then
+        fail "execd's master adopts what a script leaves running" "no pid in the reply, or it is gone already: $(cat "$HTTP_BODY")"
+    else
+        check "execd's master adopts what a script leaves running (pid $orphan, parent $PS_PPID)" \
+            test "$PS_PPID" = "$EXECD_PID"
+        check "and reaps it when it ends: no zombie is left" \
+            wait_for 5 test ! -e "/proc/$orphan"
+    fi
+
     http "$u/app/t-cgi/no-such-script.sh"
     expect_status "a missing script is 404" 404
+
+    if [ "$mpm" = prefork ]; then
+        # Stopping execd waits for its proxy and workers, not for what a
+        # script left running (that may run for long).
+        http "$u/app/t-cgi/orphan.sh?30"
+        orphan=$(tr -dc 0-9 <"$HTTP_BODY")
+        if [ -z "$orphan" ] || ! pid_running "$orphan"; then
+            fail "execd stops although a script left a process running" "no live pid in the reply: $(cat "$HTTP_BODY")"
+        else
+            kill -TERM "$EXECD_PID"
+            check "execd stops although a script left a process running (pid $orphan)" \
+                wait_for 8 pid_gone "$EXECD_PID"
+            check "that process is left alone" pid_running "$orphan"
+            kill -TERM "$orphan" 2>/dev/null
+        fi
+    fi
     stop_apache "$APACHE_PID"
 done
 
