@@ -25,7 +25,11 @@ typedef struct execd_ctx_t {
     execd_conf_t       *conf;
     sp_secret_t         secret;
     sp_table_t         *table;
-    apr_array_header_t *listeners;   /* apr_socket_t * */
+    apr_array_header_t *listeners;   /* apr_socket_t *, one per
+                                      * conf->listens entry */
+    apr_array_header_t *stale;       /* during a reload: sockets the master
+                                      * still holds for the old generation
+                                      * only; a child closes them at start */
     sp_tls_t           *tls;         /* for "Listen ... tls", or NULL */
     int                 foreground;
     int                 switch_user; /* running as root with User set */
@@ -37,6 +41,30 @@ typedef struct execd_ctx_t {
  * shared secret is the access control).  Errors name the address. */
 apr_status_t execd_listen_all(execd_ctx_t *ctx, const char **err);
 void         execd_listen_unlink(execd_ctx_t *ctx);
+
+/* Reload: the listening sockets of a new configuration.  An address the
+ * running configuration listens on keeps its socket (no connection is
+ * refused meanwhile); the others are bound now. */
+typedef struct execd_relisten_t {
+    apr_array_header_t *listeners;   /* apr_socket_t *, per conf->listens */
+    apr_array_header_t *fresh;       /* those bound now */
+    apr_array_header_t *dropped;     /* running ones not kept */
+    apr_array_header_t *dropped_ls;  /* their Listen lines
+                                      * (const execd_listen_t *) */
+} execd_relisten_t;
+
+/* Binds what conf adds to ctx->conf's listeners.  On failure (address in
+ * use, ...) nothing new stays bound and *err names the address. */
+apr_status_t execd_listen_prepare(execd_ctx_t *ctx, const execd_conf_t *conf,
+                                  execd_relisten_t *rl, const char **err);
+/* The new generation did not start: closes what prepare bound. */
+void execd_listen_abandon(execd_relisten_t *rl);
+/* It started: closes the master's copies of the dropped listeners (the
+ * old proxy closes its own when it drains) and removes their UNIX socket
+ * files. */
+void execd_listen_commit(execd_relisten_t *rl);
+/* In a new child: closes ctx->stale. */
+void execd_listen_close_stale(execd_ctx_t *ctx);
 
 /* execd_proc.c: user lookup, privilege drop, daemonizing, pid file. */
 apr_status_t execd_proc_resolve_user(execd_ctx_t *ctx, const char **err);

@@ -1,6 +1,8 @@
 /*
- * execd_listen.c -- binds execd's listening sockets (TCP and UNIX).
+ * execd_listen.c -- binds execd's listening sockets (TCP and UNIX), at
+ * start and when a reload changes the Listen lines.
  */
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,5 +92,95 @@ void execd_listen_unlink(execd_ctx_t *ctx)
         if (ls->is_unix) {
             unlink(ls->path);
         }
+    }
+}
+
+/* Do a and b name the same address (whatever the spelling of a path)? */
+static int same_address(const execd_listen_t *a, const execd_listen_t *b)
+{
+    if (a->is_unix != b->is_unix) {
+        return 0;
+    }
+    if (a->is_unix) {
+        return strcmp(a->path, b->path) == 0;
+    }
+    return a->port == b->port
+           && (a->host == b->host
+               || (a->host && b->host && strcmp(a->host, b->host) == 0));
+}
+
+apr_status_t execd_listen_prepare(execd_ctx_t *ctx, const execd_conf_t *conf,
+                                  execd_relisten_t *rl, const char **err)
+{
+    const apr_array_header_t *was = ctx->conf->listens;
+    int i, j, n = conf->listens->nelts;
+    char *kept = apr_pcalloc(ctx->pool, (apr_size_t)was->nelts + 1);
+
+    rl->listeners = apr_array_make(ctx->pool, n, sizeof(apr_socket_t *));
+    rl->fresh = apr_array_make(ctx->pool, 1, sizeof(apr_socket_t *));
+    rl->dropped = apr_array_make(ctx->pool, 1, sizeof(apr_socket_t *));
+    rl->dropped_ls = apr_array_make(ctx->pool, 1, sizeof(execd_listen_t *));
+    for (i = 0; i < n; i++) {
+        const execd_listen_t *ls = &APR_ARRAY_IDX(conf->listens, i,
+                                                  execd_listen_t);
+        apr_socket_t *s = NULL;
+        for (j = 0; j < was->nelts && !s; j++) {
+            if (!kept[j]
+                && same_address(ls, &APR_ARRAY_IDX(was, j, execd_listen_t))) {
+                kept[j] = 1;
+                s = APR_ARRAY_IDX(ctx->listeners, j, apr_socket_t *);
+            }
+        }
+        if (!s) {
+            apr_status_t rv = listen_one(ctx, ls, &s, err);
+            if (rv != APR_SUCCESS) {
+                execd_listen_abandon(rl);
+                return rv;
+            }
+            APR_ARRAY_PUSH(rl->fresh, apr_socket_t *) = s;
+        }
+        APR_ARRAY_PUSH(rl->listeners, apr_socket_t *) = s;
+    }
+    for (j = 0; j < was->nelts; j++) {
+        if (!kept[j]) {
+            APR_ARRAY_PUSH(rl->dropped, apr_socket_t *) =
+                APR_ARRAY_IDX(ctx->listeners, j, apr_socket_t *);
+            APR_ARRAY_PUSH(rl->dropped_ls, const execd_listen_t *) =
+                &APR_ARRAY_IDX(was, j, execd_listen_t);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+void execd_listen_abandon(execd_relisten_t *rl)
+{
+    int i;
+
+    for (i = 0; i < rl->fresh->nelts; i++) {
+        apr_socket_close(APR_ARRAY_IDX(rl->fresh, i, apr_socket_t *));
+    }
+    rl->fresh->nelts = 0;
+}
+
+void execd_listen_commit(execd_relisten_t *rl)
+{
+    int i;
+
+    for (i = 0; i < rl->dropped->nelts; i++) {
+        const execd_listen_t *ls =
+            APR_ARRAY_IDX(rl->dropped_ls, i, const execd_listen_t *);
+        apr_socket_close(APR_ARRAY_IDX(rl->dropped, i, apr_socket_t *));
+        if (ls->is_unix) {
+            unlink(ls->path);
+        }
+    }
+}
+
+void execd_listen_close_stale(execd_ctx_t *ctx)
+{
+    int i;
+
+    for (i = 0; ctx->stale && i < ctx->stale->nelts; i++) {
+        apr_socket_close(APR_ARRAY_IDX(ctx->stale, i, apr_socket_t *));
     }
 }

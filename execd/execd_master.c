@@ -11,7 +11,8 @@
  * generation afresh on a new table.
  *
  * Reload (SIGHUP): the configuration is read again; if it is good a new
- * generation (table, proxy, workers) starts on the same listeners and the
+ * generation (table, proxy, workers) starts on its listeners (an address
+ * both configurations name keeps its socket; execd_listen.c) and the
  * old proxy is told to drain: it stops accepting, sends DRAIN on its
  * links, finishes what it has and exits; then its workers are retired.
  * Front ends open a new link on DRAIN, which the new proxy accepts.  A
@@ -107,6 +108,7 @@ static pid_t spawn_proxy(execd_ctx_t *ctx, gen_t *g)
     pid = fork();
     if (pid == 0) {
         signal(SIGCHLD, SIG_DFL);
+        execd_listen_close_stale(ctx);
         execd_proxy_main(ctx);
     }
     if (pid < 0) {
@@ -125,6 +127,7 @@ static void spawn_worker(execd_ctx_t *ctx, gen_t *g, unsigned slot)
     pid = fork();
     if (pid == 0) {
         signal(SIGCHLD, SIG_DFL);
+        execd_listen_close_stale(ctx);
         execd_worker_main(ctx, slot);
     }
     if (pid < 0) {
@@ -364,22 +367,6 @@ static void retire(master_t *m, gen_t *g)
     m->old[m->nold++] = g;
 }
 
-static int same_listeners(const execd_conf_t *a, const execd_conf_t *b)
-{
-    int i;
-
-    if (a->listens->nelts != b->listens->nelts) {
-        return 0;
-    }
-    for (i = 0; i < a->listens->nelts; i++) {
-        if (strcmp(APR_ARRAY_IDX(a->listens, i, execd_listen_t).spec,
-                   APR_ARRAY_IDX(b->listens, i, execd_listen_t).spec)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* SIGHUP: a new generation from the configuration file as it is now. */
 static void reload(master_t *m)
 {
@@ -390,6 +377,11 @@ static void reload(master_t *m)
     const char *err = NULL;
     gen_t *g;
     apr_status_t rv;
+    execd_relisten_t rl;
+    apr_array_header_t *was;
+    sp_tls_t *tls = NULL, *was_tls = ctx->tls;
+    sp_secret_t was_secret = ctx->secret;
+    int i;
 
     if (m->nold >= MAX_OLD_GENS) {
         execd_log_error(EXECD_LOG_ERR, "EXD0044", 0, "reload refused: %d "
@@ -409,30 +401,64 @@ static void reload(master_t *m)
         apr_pool_destroy(pool);
         return;
     }
-    if (!same_listeners(conf, m->cur->conf)) {
-        execd_log_error(EXECD_LOG_WARN, "EXD0046", 0, "reload: Listen "
-                        "changes take a restart; keeping the sockets of the "
-                        "running configuration");
-        conf->listens = m->cur->conf->listens;
+    if (conf->tls.cert_file
+        && sp_tls_create(&tls, SP_ROLE_SERVER, &conf->tls, pool, &err)
+           != APR_SUCCESS) {
+        execd_log_error(EXECD_LOG_ERR, "EXD0048", 0, "reload refused, the "
+                        "running configuration stays: %s", err);
+        apr_pool_destroy(pool);
+        return;
     }
-    if (conf->tls.cert_file) {
-        sp_tls_t *tls = NULL;
-        if (sp_tls_create(&tls, SP_ROLE_SERVER, &conf->tls, pool, &err)
-            != APR_SUCCESS) {
-            execd_log_error(EXECD_LOG_ERR, "EXD0048", 0, "reload refused, the "
-                            "running configuration stays: %s", err);
-            apr_pool_destroy(pool);
-            return;
-        }
-        ctx->tls = tls;
+    /* Last of the checks: it binds new addresses. */
+    if ((rv = execd_listen_prepare(ctx, conf, &rl, &err)) != APR_SUCCESS) {
+        execd_log_error(EXECD_LOG_ERR, "EXD0045", 0, "reload refused, the "
+                        "running configuration stays: %s", err);
+        apr_pool_destroy(pool);
+        return;
     }
+    /* The new generation's secret and TLS live in its pool: the running
+     * ones come back if it does not start. */
     ctx->secret = secret;
+    ctx->tls = tls;
     execd_log_open(ctx->foreground ? NULL : conf->error_log,
                    conf->access_log, conf->log_level, ctx->pool);
+    /* The new proxy gets the new listeners; the master keeps the dropped
+     * ones open (the old proxy still accepts on them) until it has forked,
+     * and the new proxy closes its copies of them. */
+    was = ctx->listeners;
+    ctx->listeners = rl.listeners;
+    ctx->stale = rl.dropped;
     if (gen_create(&g, ctx, conf, pool, m->next_number++) != APR_SUCCESS) {
+        ctx->listeners = was;
+        ctx->stale = NULL;
+        ctx->secret = was_secret;
+        ctx->tls = was_tls;
+        execd_listen_abandon(&rl);
         apr_pool_destroy(pool);
         point_ctx_at(ctx, m->cur);
         return;
+    }
+    ctx->stale = NULL;
+    execd_listen_commit(&rl);
+    for (i = 0; i < conf->listens->nelts; i++) {
+        const execd_listen_t *ls = &APR_ARRAY_IDX(conf->listens, i,
+                                                  execd_listen_t);
+        int j, fresh = 0;
+        for (j = 0; j < rl.fresh->nelts; j++) {
+            fresh |= APR_ARRAY_IDX(rl.fresh, j, apr_socket_t *)
+                     == APR_ARRAY_IDX(rl.listeners, i, apr_socket_t *);
+        }
+        if (fresh) {
+            execd_log_error(EXECD_LOG_NOTICE, "EXD0050", 0, "reload: "
+                            "listening on %s from now on", ls->spec);
+        }
+    }
+    for (i = 0; i < rl.dropped_ls->nelts; i++) {
+        execd_log_error(EXECD_LOG_NOTICE, "EXD0051", 0, "reload: no longer "
+                        "listening on %s (the draining generation stops "
+                        "accepting there)",
+                        APR_ARRAY_IDX(rl.dropped_ls, i,
+                                      const execd_listen_t *)->spec);
     }
     retire(m, m->cur);
     m->cur = g;

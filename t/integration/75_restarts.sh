@@ -11,7 +11,9 @@
 #  - execd stopped (SIGTERM) while a stream is in flight: the stream
 #    finishes intact within DrainTimeout, a new request gets 503 meanwhile;
 #  - MaxRequestsPerWorker 5 with Workers 2 under 150 requests: no failure,
-#    the workers are recycled (new pids, EXD0021).
+#    the workers are recycled (new pids, EXD0021);
+#  - execd reloaded with a Listen added, then one dropped, then one that
+#    cannot be bound: served, stops accepting, reload refused.
 # Load generators run across each event; all waits are bounded waits for
 # an event (a log line, a first streamed line, N more requests done).
 # shellcheck source=t/lib.sh
@@ -433,5 +435,75 @@ else
     fail "$N_ONCE replies of 2 MiB from workers that retire after each arrive whole" \
         "cut or wrong:$bad; $(awk '$1 != 200 || $2 != 0' "$out/codes" | head -n 3 | tr '\n' ' ')"
 fi
+
+# ===========================================================================
+# execd reload with Listen changes: an address added is served by the new
+# generation, a kept one keeps its socket, a dropped one stops accepting,
+# and an address that cannot be bound refuses the reload.
+T_CTX="Listen reload"
+EXECD_WORKERS=2 EXECD_PREFIX=/mv start_backend mv \
+    "Service /mv2/hello module:$HANDLERS/hello.so hello_handler" ||
+    bail "execd mv did not start"
+mv_pid=$EXECD_PID mv_log=$EXECD_LOG mv_conf="$EXECD_DIR/execd.conf"
+p1=$BACKEND_PORT
+p2=$(free_port)
+cat >"$RUN/site-mv.conf" <<EOS
+LoadModule slotproxy_module $MOD_SO
+SlotProxySecretFile $RUN/secret
+SlotProxyBackend mv1 tcp://127.0.0.1:$p1
+SlotProxyBackend mv2 tcp://127.0.0.1:$p2
+SlotProxyPass /mv/ mv1
+SlotProxyPass /mv2/ mv2
+EOS
+mv_port=$(free_port)
+start_apache event "$mv_port" "$RUN/site-mv.conf" || bail "apache (mv) did not start"
+mv_apache=$APACHE_PID mv_u=$APACHE_URL
+
+# shellcheck disable=SC2317 # polled through wait_for
+answers_200() {
+    http "$1"
+    [ "$HTTP_CODE" = 200 ]
+}
+# shellcheck disable=SC2317 # polled through wait_for
+not_listening() {
+    ! port_listening "$1"
+}
+
+check "before: 127.0.0.1:$p1 serves" answers_200 "$mv_u/mv/hello"
+check_not "before: nothing listens on 127.0.0.1:$p2" port_listening "$p2"
+
+emark=$(log_mark "$mv_log")
+echo "Listen 127.0.0.1:$p2" >>"$mv_conf"
+kill -HUP "$mv_pid"
+check "a reload that adds a Listen is done (EXD0047)" \
+    wait_for "$WAIT" _log_has "$mv_log" "$emark" 'EXD0047: reloaded'
+check "it names the new address (EXD0050)" \
+    _log_has "$mv_log" "$emark" "EXD0050: .*127\.0\.0\.1:$p2"
+check "the new address accepts" port_listening "$p2"
+check "a front end pointed at it gets through once the link is up" \
+    wait_for 15 answers_200 "$mv_u/mv2/hello"
+check "the kept address still serves" answers_200 "$mv_u/mv/hello"
+
+emark=$(log_mark "$mv_log")
+sed -i "/^Listen 127\.0\.0\.1:$p1\$/d" "$mv_conf"
+kill -HUP "$mv_pid"
+check "a reload that drops a Listen is done (EXD0047)" \
+    wait_for "$WAIT" _log_has "$mv_log" "$emark" 'EXD0047: reloaded'
+check "it names the dropped address (EXD0051)" \
+    _log_has "$mv_log" "$emark" "EXD0051: .*127\.0\.0\.1:$p1"
+check "the dropped address stops accepting" wait_for "$WAIT" not_listening "$p1"
+check "the other address still serves" answers_200 "$mv_u/mv2/hello"
+
+emark=$(log_mark "$mv_log")
+echo "Listen 127.0.0.1:$mv_port" >>"$mv_conf"   # Apache's own port
+kill -HUP "$mv_pid"
+check "a Listen on an address in use refuses the reload (EXD0045 names it)" \
+    wait_for "$WAIT" _log_has "$mv_log" "$emark" \
+    "EXD0045: reload refused.*127\.0\.0\.1:$mv_port"
+check_not "no new generation starts" _log_has "$mv_log" "$emark" 'EXD0047'
+check "the running configuration goes on serving" answers_200 "$mv_u/mv2/hello"
+check "and keeps its address" port_listening "$p2"
+check "the execd master pid is unchanged" pid_running "$mv_pid"
+stop_apache "$mv_apache"
 
 done_testing
