@@ -5,7 +5,8 @@
 # the scoreboard entry of that connection: each stream must claim a slot
 # of its own (the module's claim falls back to a scan when the
 # connection's own slot is taken).  Also: a request that came over TLS
-# reaches the handler as https (":scheme https", HTTPS=on for CGI).
+# reaches the handler as https (":scheme https", HTTPS=on for CGI).  Then
+# cleartext HTTP/2 (h2c), with prior knowledge and by Upgrade.
 . "$(dirname "$0")/../lib.sh"
 t_begin
 need_built
@@ -96,6 +97,40 @@ if [ "$got" = "$(sha_of "$RUN/body.bin")" ]; then
     ok "a 3 MiB echo over HTTP/2 comes back intact"
 else
     fail "a 3 MiB echo over HTTP/2 comes back intact" "sha256 differs"
+fi
+
+# Cleartext HTTP/2 (h2c), with prior knowledge and by Upgrade.
+stop_apache "$APACHE_PID"
+cat >"$RUN/site-h2c.conf" <<CONF
+LoadModule slotproxy_module $MOD_SO
+LoadModule http2_module $APACHE_MODDIR/mod_http2.so
+Protocols h2c http/1.1
+SlotProxySecretFile $RUN/secret
+SlotProxyBackend main $BACKEND_ADDR
+SlotProxyPass /app/ main
+CONF
+port=$(free_port) || bail "no free port"
+start_apache event "$port" "$RUN/site-h2c.conf" || bail "apache (h2c) did not start"
+v=$(curl -sS --http2-prior-knowledge -o "$RUN/h2c.body" -w '%{http_version} %{http_code}' \
+    "http://127.0.0.1:$port/app/hello")
+if [ "$v" = "2 200" ] && [ "$(cat "$RUN/h2c.body")" = "hello, world" ]; then
+    ok "h2c with prior knowledge: HTTP/2 200 and the handler's reply"
+else
+    fail "h2c with prior knowledge: HTTP/2 200 and the handler's reply" \
+        "got '$v', body '$(head -c 80 "$RUN/h2c.body")'"
+fi
+v=$(curl -sS --http2-prior-knowledge --data-binary @"$RUN/body.bin" -o "$RUN/h2c.echo" \
+    -w '%{http_version} %{http_code}' "http://127.0.0.1:$port/app/echo")
+if [ "$v" = "2 200" ] && [ "$(sha_of "$RUN/h2c.echo")" = "$(sha_of "$RUN/body.bin")" ]; then
+    ok "a 3 MiB echo over h2c comes back intact"
+else
+    fail "a 3 MiB echo over h2c comes back intact" "got '$v', or the sha256 differs"
+fi
+v=$(curl -sS --http2 -o /dev/null -w '%{http_version} %{http_code}' "http://127.0.0.1:$port/app/hello")
+if [ "$v" = "2 200" ]; then
+    ok "a GET upgraded to h2c: HTTP/2 200"
+else
+    fail "a GET upgraded to h2c: HTTP/2 200" "got '$v'"
 fi
 
 done_testing
