@@ -53,10 +53,12 @@ typedef struct execd_relisten_t {
                                       * (const execd_listen_t *) */
 } execd_relisten_t;
 
-/* Binds what conf adds to ctx->conf's listeners.  On failure (address in
- * use, ...) nothing new stays bound and *err names the address. */
+/* Binds what conf adds to ctx->conf's listeners; rl's lists live in p
+ * (the new generation's pool).  On failure (address in use, ...) nothing
+ * new stays bound and *err names the address. */
 apr_status_t execd_listen_prepare(execd_ctx_t *ctx, const execd_conf_t *conf,
-                                  execd_relisten_t *rl, const char **err);
+                                  execd_relisten_t *rl, apr_pool_t *p,
+                                  const char **err);
 /* The new generation did not start: closes what prepare bound. */
 void execd_listen_abandon(execd_relisten_t *rl);
 /* It started: closes the master's copies of the dropped listeners (the

@@ -110,16 +110,19 @@ static int same_address(const execd_listen_t *a, const execd_listen_t *b)
 }
 
 apr_status_t execd_listen_prepare(execd_ctx_t *ctx, const execd_conf_t *conf,
-                                  execd_relisten_t *rl, const char **err)
+                                  execd_relisten_t *rl, apr_pool_t *p,
+                                  const char **err)
 {
     const apr_array_header_t *was = ctx->conf->listens;
     int i, j, n = conf->listens->nelts;
-    char *kept = apr_pcalloc(ctx->pool, (apr_size_t)was->nelts + 1);
+    char *kept = apr_pcalloc(p, (apr_size_t)was->nelts + 1);
 
-    rl->listeners = apr_array_make(ctx->pool, n, sizeof(apr_socket_t *));
-    rl->fresh = apr_array_make(ctx->pool, 1, sizeof(apr_socket_t *));
-    rl->dropped = apr_array_make(ctx->pool, 1, sizeof(apr_socket_t *));
-    rl->dropped_ls = apr_array_make(ctx->pool, 1, sizeof(execd_listen_t *));
+    /* The lists in p (the new generation's pool: nothing accumulates over
+     * reloads); a new socket in ctx->pool, as it may outlive it. */
+    rl->listeners = apr_array_make(p, n, sizeof(apr_socket_t *));
+    rl->fresh = apr_array_make(p, 1, sizeof(apr_socket_t *));
+    rl->dropped = apr_array_make(p, 1, sizeof(apr_socket_t *));
+    rl->dropped_ls = apr_array_make(p, 1, sizeof(execd_listen_t *));
     for (i = 0; i < n; i++) {
         const execd_listen_t *ls = &APR_ARRAY_IDX(conf->listens, i,
                                                   execd_listen_t);

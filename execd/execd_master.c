@@ -410,7 +410,8 @@ static void reload(master_t *m)
         return;
     }
     /* Last of the checks: it binds new addresses. */
-    if ((rv = execd_listen_prepare(ctx, conf, &rl, &err)) != APR_SUCCESS) {
+    rv = execd_listen_prepare(ctx, conf, &rl, pool, &err);
+    if (rv != APR_SUCCESS) {
         execd_log_error(EXECD_LOG_ERR, "EXD0045", 0, "reload refused, the "
                         "running configuration stays: %s", err);
         apr_pool_destroy(pool);
