@@ -48,9 +48,10 @@ void         execd_listen_unlink(execd_ctx_t *ctx);
 typedef struct execd_relisten_t {
     apr_array_header_t *listeners;   /* apr_socket_t *, per conf->listens */
     apr_array_header_t *fresh;       /* those bound now */
-    apr_array_header_t *dropped;     /* running ones not kept */
-    apr_array_header_t *dropped_ls;  /* their Listen lines
+    apr_array_header_t *fresh_ls;    /* their Listen lines
                                       * (const execd_listen_t *) */
+    apr_array_header_t *dropped;     /* running ones not kept */
+    apr_array_header_t *dropped_ls;  /* their Listen lines */
 } execd_relisten_t;
 
 /* Binds what conf adds to ctx->conf's listeners; rl's lists live in p
@@ -62,8 +63,8 @@ apr_status_t execd_listen_prepare(execd_ctx_t *ctx, const execd_conf_t *conf,
 /* The new generation did not start: closes what prepare bound. */
 void execd_listen_abandon(execd_relisten_t *rl);
 /* It started: closes the master's copies of the dropped listeners (the
- * old proxy closes its own when it drains) and removes their UNIX socket
- * files. */
+ * old proxy closes its own when it drains), removes their UNIX socket
+ * files, and logs what was added (EXD0050) and dropped (EXD0051). */
 void execd_listen_commit(execd_relisten_t *rl);
 /* In a new child: closes ctx->stale. */
 void execd_listen_close_stale(execd_ctx_t *ctx);

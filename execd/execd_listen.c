@@ -10,6 +10,7 @@
 #include <apr_strings.h>
 
 #include "execd.h"
+#include "execd_log.h"
 #include "sp_errors.h"
 
 static apr_status_t listen_one(execd_ctx_t *ctx, const execd_listen_t *ls,
@@ -121,6 +122,7 @@ apr_status_t execd_listen_prepare(execd_ctx_t *ctx, const execd_conf_t *conf,
      * reloads); a new socket in ctx->pool, as it may outlive it. */
     rl->listeners = apr_array_make(p, n, sizeof(apr_socket_t *));
     rl->fresh = apr_array_make(p, 1, sizeof(apr_socket_t *));
+    rl->fresh_ls = apr_array_make(p, 1, sizeof(execd_listen_t *));
     rl->dropped = apr_array_make(p, 1, sizeof(apr_socket_t *));
     rl->dropped_ls = apr_array_make(p, 1, sizeof(execd_listen_t *));
     for (i = 0; i < n; i++) {
@@ -141,6 +143,7 @@ apr_status_t execd_listen_prepare(execd_ctx_t *ctx, const execd_conf_t *conf,
                 return rv;
             }
             APR_ARRAY_PUSH(rl->fresh, apr_socket_t *) = s;
+            APR_ARRAY_PUSH(rl->fresh_ls, const execd_listen_t *) = ls;
         }
         APR_ARRAY_PUSH(rl->listeners, apr_socket_t *) = s;
     }
@@ -169,6 +172,11 @@ void execd_listen_commit(execd_relisten_t *rl)
 {
     int i;
 
+    for (i = 0; i < rl->fresh_ls->nelts; i++) {
+        execd_log_error(EXECD_LOG_NOTICE, "EXD0050", 0, "reload: listening "
+                        "on %s from now on", APR_ARRAY_IDX(rl->fresh_ls, i,
+                        const execd_listen_t *)->spec);
+    }
     for (i = 0; i < rl->dropped->nelts; i++) {
         const execd_listen_t *ls =
             APR_ARRAY_IDX(rl->dropped_ls, i, const execd_listen_t *);
@@ -176,6 +184,9 @@ void execd_listen_commit(execd_relisten_t *rl)
         if (ls->is_unix) {
             unlink(ls->path);
         }
+        execd_log_error(EXECD_LOG_NOTICE, "EXD0051", 0, "reload: no longer "
+                        "listening on %s (the draining generation stops "
+                        "accepting there)", ls->spec);
     }
 }
 

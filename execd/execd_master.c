@@ -381,7 +381,6 @@ static void reload(master_t *m)
     apr_array_header_t *was;
     sp_tls_t *tls = NULL, *was_tls = ctx->tls;
     sp_secret_t was_secret = ctx->secret;
-    int i;
 
     if (m->nold >= MAX_OLD_GENS) {
         execd_log_error(EXECD_LOG_ERR, "EXD0044", 0, "reload refused: %d "
@@ -441,26 +440,6 @@ static void reload(master_t *m)
     }
     ctx->stale = NULL;
     execd_listen_commit(&rl);
-    for (i = 0; i < conf->listens->nelts; i++) {
-        const execd_listen_t *ls = &APR_ARRAY_IDX(conf->listens, i,
-                                                  execd_listen_t);
-        int j, fresh = 0;
-        for (j = 0; j < rl.fresh->nelts; j++) {
-            fresh |= APR_ARRAY_IDX(rl.fresh, j, apr_socket_t *)
-                     == APR_ARRAY_IDX(rl.listeners, i, apr_socket_t *);
-        }
-        if (fresh) {
-            execd_log_error(EXECD_LOG_NOTICE, "EXD0050", 0, "reload: "
-                            "listening on %s from now on", ls->spec);
-        }
-    }
-    for (i = 0; i < rl.dropped_ls->nelts; i++) {
-        execd_log_error(EXECD_LOG_NOTICE, "EXD0051", 0, "reload: no longer "
-                        "listening on %s (the draining generation stops "
-                        "accepting there)",
-                        APR_ARRAY_IDX(rl.dropped_ls, i,
-                                      const execd_listen_t *)->spec);
-    }
     retire(m, m->cur);
     m->cur = g;
     execd_log_error(EXECD_LOG_NOTICE, "EXD0047", 0, "reloaded: generation %d "
@@ -601,9 +580,10 @@ int execd_master_run(execd_ctx_t *ctx)
     execd_proc_signal(SIGCHLD, on_chld, 0);
     signal(SIGPIPE, SIG_IGN);
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-        execd_log_error(EXECD_LOG_WARN, "EXD0049", errno, "cannot become "
-                        "the subreaper of the processes CGI programs leave "
-                        "behind: PID 1 will have to reap them");
+        execd_log_error(EXECD_LOG_WARN, "EXD0049", APR_FROM_OS_ERROR(errno),
+                        "cannot become the subreaper of the processes CGI "
+                        "programs leave behind: PID 1 will have to reap "
+                        "them");
     }
 
     apr_pool_create(&pool, ctx->pool);
